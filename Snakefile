@@ -1,0 +1,17 @@
+# SemVideo: reconstructing watched videos from fMRI. Includes and targets only; logic lives in rules/common.smk.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: workflow.source_path("config.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/world.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_outputs(),

@@ -1,0 +1,1 @@
+"""Raw-data layouts and readers/writers: CIFTI, video, HDF5 stores."""

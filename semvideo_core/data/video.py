@@ -1,0 +1,70 @@
+"""Video files: H.264 mp4 written and decoded with PyAV."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from ..atomic import atomic_output
+
+
+class Mp4Writer:
+    """Streams RGB frames into an H.264 mp4 (yuv420p), written atomically: the file appears only once closed.
+
+    Encoding runs on one thread so that the same frames always give the same bytes.
+    """
+
+    def __init__(self, path: str | Path, fps: int, size: int, crf: int = 18, preset: str = "fast"):
+        self.path, self.fps, self.size = Path(path), fps, size
+        self._atomic = atomic_output(self.path)
+        self._tmp = self._atomic.__enter__()
+        try:
+            self._container = av.open(str(self._tmp), mode="w", format="mp4")
+            self._stream = self._container.add_stream("libx264", rate=Fraction(fps))
+            self._stream.width = self._stream.height = size
+            self._stream.pix_fmt = "yuv420p"
+            self._stream.codec_context.thread_count = 1
+            self._stream.options = {"crf": str(crf), "preset": preset}
+        except BaseException as error:
+            self._atomic.__exit__(type(error), error, error.__traceback__)
+            raise
+        self.frames_written = 0
+
+    def write(self, frames: np.ndarray) -> None:
+        """frames: [T, H, W, 3] uint8 RGB."""
+        if frames.shape[1:] != (self.size, self.size, 3) or frames.dtype != np.uint8:
+            raise ValueError(f"{self.path}: expected uint8 frames of {(self.size, self.size, 3)}, got {frames.dtype} {frames.shape[1:]}")
+        for frame in frames:
+            for packet in self._stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                self._container.mux(packet)
+        self.frames_written += len(frames)
+
+    def close(self, error: BaseException | None = None) -> None:
+        try:
+            if error is None:
+                for packet in self._stream.encode():
+                    self._container.mux(packet)
+            self._container.close()
+        finally:
+            exc = (type(error), error, error.__traceback__) if error is not None else (None, None, None)
+            self._atomic.__exit__(*exc)
+
+    def __enter__(self) -> Mp4Writer:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(exc)
+
+
+def read_mp4(path: str | Path) -> tuple[np.ndarray, float]:
+    """Decode every frame: ([T, H, W, 3] uint8 RGB, frames per second)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+        fps = float(stream.average_rate)
+    if not frames:
+        raise ValueError(f"{path}: no video frames could be decoded")
+    return np.stack(frames), fps
