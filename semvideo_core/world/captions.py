@@ -93,7 +93,7 @@ def _capitalise(text: str) -> str:
 def basic_caption(shots: list[Scene]) -> str:
     """At most BASIC_MAX_WORDS words; the longest form that fits is used."""
     first = shots[0]
-    candidates = [_basic_shot(first) + " background"]
+    candidates = [f"{_basic_shot(first, with_background=False)} on a {first.colours[0]} background"]
     if len(shots) > 1:
         candidates = [
             f"{_basic_shot(first)}, then a cut to {_basic_shot(shots[1])}",
