@@ -9,6 +9,7 @@ configfile: workflow.source_path("config.yaml")
 
 include: "rules/common.smk"
 include: "rules/world.smk"
+include: "rules/data.smk"
 
 
 rule all:

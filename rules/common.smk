@@ -3,6 +3,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+from semvideo_core.data import cc2017_layout
 from semvideo_core.world import WorldConfig, world_files
 
 validate(config, "../schemas/config.schema.yaml", set_default=True)
@@ -13,6 +14,12 @@ for _dataset in config["datasets"]:
             f"config: datasets includes {_dataset!r} but {_dataset}.raw_dir is not set; "
             f"point it at the downloaded {_dataset} data"
         )
+
+
+wildcard_constraints:
+    dataset="demo|cc2017",
+    subject=r"subject\d+",
+    split="train|test",
 
 
 def demo_world_config():
@@ -31,9 +38,91 @@ def rule_resources(rule_name):
     return config["resources"][rule_name]
 
 
+def cc2017_like_layout(dataset):
+    """Sizes, trimming and exclusions of a dataset in the CC2017 layout (the demo world or CC2017 itself)."""
+    if dataset == "demo":
+        world = demo_world_config()
+        kept = world.clips_per_segment
+        trailing = cc2017_layout.TRAILING_VOLUMES
+        return {
+            "raw_dir": config["demo"]["raw_dir"],
+            "subjects": list(range(1, world.n_subjects + 1)),
+            "sizes": (world.train_segments, world.test_segments, world.train_repeats, world.test_repeats),
+            "cortical_vertices": None,  # each demo subject has its own count; the structure names still select
+            "trim": [{"volumes": lead + kept + trailing, "drop_first": lead, "drop_last": trailing} for lead in (1, 2)],
+            "lag_trs": config["demo"]["lag_trs"],
+            "exclude": config["demo"]["exclude"],
+        }
+    section = config["cc2017"]
+    return {
+        "raw_dir": section["raw_dir"],
+        "subjects": section["subjects"],
+        "sizes": (
+            section["train_segments"],
+            section["test_segments"],
+            section["train_repeats"],
+            section["test_repeats"],
+        ),
+        "cortical_vertices": section["cortical_vertices"],
+        "trim": section["trim"],
+        "lag_trs": section["lag_trs"],
+        "exclude": section["exclude"],
+    }
+
+
+def cc2017_raw_files():
+    layout = cc2017_like_layout("cc2017")
+    return cc2017_layout.raw_files(layout["subjects"], *layout["sizes"])
+
+
+def raw_data_ready(dataset):
+    """Raw files of a downloaded dataset exist only once its checkpoint ran; the demo world's are rule outputs."""
+    if dataset == "cc2017":
+        checkpoints.cc2017_raw.get()
+
+
+def subject_runs(dataset, subject):
+    layout = cc2017_like_layout(dataset)
+    number = int(subject.removeprefix("subject"))
+    excluded = [(e["run"], e["rep"]) for e in layout["exclude"] if e["subject"] == number]
+    return cc2017_layout.subject_runs(layout["raw_dir"], number, *layout["sizes"], exclude=excluded)
+
+
+def fmri_inputs(wildcards):
+    """Every CIFTI run of one subject, in run order (aligned with fmri_run_labels)."""
+    raw_data_ready(wildcards.dataset)
+    return [str(path) for run in subject_runs(wildcards.dataset, wildcards.subject) for path in run.paths]
+
+
+def fmri_run_labels(wildcards):
+    return [
+        [run.name, run.split, rep] for run in subject_runs(wildcards.dataset, wildcards.subject) for rep in run.reps
+    ]
+
+
+def movie_inputs(wildcards):
+    raw_data_ready(wildcards.dataset)
+    layout = cc2017_like_layout(wildcards.dataset)
+    n_train, n_test = layout["sizes"][:2]
+    return [
+        str(cc2017_layout.stimulus_path(layout["raw_dir"], run))
+        for run in cc2017_layout.runs(n_train, n_test)
+        if run.split == wildcards.split
+    ]
+
+
+def clips_per_run(dataset):
+    trim = cc2017_like_layout(dataset)["trim"][0]
+    return trim["volumes"] - trim["drop_first"] - trim["drop_last"]
+
+
 def final_outputs():
     """Final targets: the last stage implemented, for every enabled dataset."""
     targets = []
-    if "demo" in config["datasets"]:
-        targets += [str(path) for path in demo_world_files().all()]
+    for dataset in config["datasets"]:
+        if dataset not in ("demo", "cc2017"):
+            continue
+        subjects = cc2017_like_layout(dataset)["subjects"]
+        targets += [f"data/{dataset}/fmri/subject{k}.h5" for k in subjects]
+        targets += [f"data/{dataset}/clips/{split}.h5" for split in ("train", "test")]
     return targets

@@ -14,6 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .download import download_file, write_checksums
+from .preprocess import RunFiles
+
 TRAILING_VOLUMES = 4
 
 
@@ -54,3 +57,57 @@ def cifti_path(raw_dir: str | Path, subject: int, run: Run, rep: int) -> Path:
 def clip_id(run: Run, clip_index: int) -> str:
     """Id of the 2-s clip `[2j, 2j+2)` of a movie; `clip_index` is 0-based, the id 1-based as in `seg3_17`."""
     return f"{run.name}_{clip_index + 1}"
+
+
+def subject_runs(
+    raw_dir: str | Path,
+    subject: int,
+    n_train: int,
+    n_test: int,
+    train_repeats: int,
+    test_repeats: int,
+    exclude: list[tuple[str, int]] = (),
+) -> list[RunFiles]:
+    """Every presentation of every movie for one subject, minus excluded (run name, repetition) pairs."""
+    excluded = set(exclude)
+    result = []
+    for run in runs(n_train, n_test):
+        n_reps = train_repeats if run.split == "train" else test_repeats
+        reps = tuple(rep for rep in range(1, n_reps + 1) if (run.name, rep) not in excluded)
+        paths = tuple(cifti_path(raw_dir, subject, run, rep) for rep in reps)
+        result.append(RunFiles(run.name, run.split, reps, paths))
+    return result
+
+
+CC2017_PAGE = "https://purr.purdue.edu/publications/2809/1"
+
+
+def raw_files(subjects: list[int], n_train: int, n_test: int, train_repeats: int, test_repeats: int) -> list[str]:
+    """Every raw file the pipeline reads, relative to raw_dir: the stimuli, then each subject's CIFTI runs."""
+    all_runs = runs(n_train, n_test)
+    files = [str(stimulus_path("", run)) for run in all_runs]
+    for subject in subjects:
+        for run in all_runs:
+            n_reps = train_repeats if run.split == "train" else test_repeats
+            files += [str(cifti_path("", subject, run, rep)) for rep in range(1, n_reps + 1)]
+    return files
+
+
+def ensure_raw_files(raw_dir: str | Path, relative: list[str], download_url: str | None, manifest: str | Path) -> None:
+    """Make sure every raw file is under raw_dir, then record the sha256 of each in `manifest`.
+
+    Files already present are used as they are. Missing ones are downloaded from `download_url` + relative path
+    (resumable) when a mirror is configured; otherwise the error lists what to place where.
+    """
+    raw_dir = Path(raw_dir)
+    missing = [name for name in relative if not (raw_dir / name).is_file()]
+    if missing and not download_url:
+        shown = "\n  ".join(missing[:20]) + ("\n  ..." if len(missing) > 20 else "")
+        raise FileNotFoundError(
+            f"{len(missing)} of {len(relative)} CC2017 files are missing under {raw_dir}:\n  {shown}\n"
+            f"Download the dataset from {CC2017_PAGE} (the site needs a login) and unpack it so that {raw_dir} "
+            f"holds stimuli/ and subject*/fmri/...; or set cc2017.download_url to a mirror of that layout."
+        )
+    for name in missing:
+        download_file(f"{download_url.rstrip('/')}/{name}", raw_dir / name)
+    write_checksums([raw_dir / name for name in relative], raw_dir, Path(manifest))

@@ -17,14 +17,16 @@ class Mp4Writer:
     Encoding runs on one thread so that the same frames always give the same bytes.
     """
 
-    def __init__(self, path: str | Path, fps: int, size: int, crf: int = 18, preset: str = "fast"):
+    def __init__(self, path: str | Path, fps: int, size: int | tuple[int, int], crf: int = 18, preset: str = "fast"):
+        """size: the side of square frames, or (width, height); both even (yuv420p halves the chroma planes)."""
         self.path, self.fps, self.size = Path(path), fps, size
+        self.width, self.height = (size, size) if isinstance(size, int) else size
         self._atomic = atomic_output(self.path)
         self._tmp = self._atomic.__enter__()
         try:
             self._container = av.open(str(self._tmp), mode="w", format="mp4")
             self._stream = self._container.add_stream("libx264", rate=Fraction(fps))
-            self._stream.width = self._stream.height = size
+            self._stream.width, self._stream.height = self.width, self.height
             self._stream.pix_fmt = "yuv420p"
             self._stream.codec_context.thread_count = 1
             self._stream.options = {"crf": str(crf), "preset": preset}
@@ -35,8 +37,9 @@ class Mp4Writer:
 
     def write(self, frames: np.ndarray) -> None:
         """frames: [T, H, W, 3] uint8 RGB."""
-        if frames.shape[1:] != (self.size, self.size, 3) or frames.dtype != np.uint8:
-            raise ValueError(f"{self.path}: expected uint8 frames of {(self.size, self.size, 3)}, got {frames.dtype} {frames.shape[1:]}")
+        expected = (self.height, self.width, 3)
+        if frames.shape[1:] != expected or frames.dtype != np.uint8:
+            raise ValueError(f"{self.path}: expected uint8 frames of {expected}, got {frames.dtype} {frames.shape[1:]}")
         for frame in frames:
             for packet in self._stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 self._container.mux(packet)

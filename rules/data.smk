@@ -1,0 +1,73 @@
+# Preprocessing: fMRI per subject and video clips per split (semvideo_core.data).
+
+
+rule preprocess_fmri:
+    input:
+        cifti=fmri_inputs,
+    output:
+        "data/{dataset}/fmri/{subject}.h5",
+    log:
+        "logs/preprocess_fmri/{dataset}_{subject}.log",
+    benchmark:
+        "logs/benchmark/preprocess_fmri/{dataset}_{subject}.tsv"
+    conda:
+        "../envs/pipeline.yaml"
+    threads: rule_resources("preprocess_fmri")["threads"]
+    resources:
+        mem_mb=rule_resources("preprocess_fmri")["mem_mb"],
+        runtime=rule_resources("preprocess_fmri")["runtime"],
+        gpu=rule_resources("preprocess_fmri")["gpu"],
+    params:
+        runs=fmri_run_labels,
+        preprocess=config["preprocess"],
+        trim=lambda wildcards: cc2017_like_layout(wildcards.dataset)["trim"],
+        lag_trs=lambda wildcards: cc2017_like_layout(wildcards.dataset)["lag_trs"],
+        cortical_vertices=lambda wildcards: cc2017_like_layout(wildcards.dataset)["cortical_vertices"],
+    script:
+        "../workflow_scripts/preprocess_fmri.py"
+
+
+rule extract_clips:
+    input:
+        movies=movie_inputs,
+    output:
+        "data/{dataset}/clips/{split}.h5",
+    log:
+        "logs/extract_clips/{dataset}_{split}.log",
+    benchmark:
+        "logs/benchmark/extract_clips/{dataset}_{split}.tsv"
+    conda:
+        "../envs/pipeline.yaml"
+    threads: rule_resources("extract_clips")["threads"]
+    resources:
+        mem_mb=rule_resources("extract_clips")["mem_mb"],
+        runtime=rule_resources("extract_clips")["runtime"],
+        gpu=rule_resources("extract_clips")["gpu"],
+    params:
+        clips=config["clips"],
+        clips_per_run=lambda wildcards: clips_per_run(wildcards.dataset),
+        clip_seconds=lambda wildcards: demo_world_config().tr if wildcards.dataset == "demo" else 2.0,
+    script:
+        "../workflow_scripts/extract_clips.py"
+
+
+checkpoint cc2017_raw:
+    output:
+        "data/cc2017/raw_manifest.sha256",
+    log:
+        "logs/cc2017_raw.log",
+    benchmark:
+        "logs/benchmark/cc2017_raw.tsv"
+    conda:
+        "../envs/pipeline.yaml"
+    threads: rule_resources("cc2017_raw")["threads"]
+    resources:
+        mem_mb=rule_resources("cc2017_raw")["mem_mb"],
+        runtime=rule_resources("cc2017_raw")["runtime"],
+        gpu=rule_resources("cc2017_raw")["gpu"],
+    params:
+        raw_dir=config["cc2017"]["raw_dir"],
+        files=lambda wildcards: cc2017_raw_files(),
+        download_url=config["cc2017"]["download_url"],
+    script:
+        "../workflow_scripts/cc2017_raw.py"

@@ -1,0 +1,301 @@
+"""fMRI preprocessing per subject, following Wen et al. 2018 as the peer projects re-implement it.
+
+For every run (one presentation of one movie):
+1. read the grayordinates of interest (cortical surface vertices for CC2017, a visual ROI for HCP);
+2. cut the window that pairs with the movie clips: the trimming rule gives the volumes to drop before and after
+   the movie from the run's volume count, and a hemodynamic lag of L TRs pairs clip j with volume j + L of it;
+3. remove a polynomial trend (order 4) and z-score every vertex within the run.
+
+Voxel selection (reproducibility): per training movie, correlate the two presentations vertex by vertex, Fisher z,
+one-sample t-test of the z values across movies, Bonferroni correction; keep vertices with mean z > 0 and corrected
+p below alpha, or the top K by p. Vertices that are constant in any run cannot be correlated: they are excluded
+from selection and logged.
+
+Test presentations are averaged (minus a per-subject exclusion list); training presentations are kept apart or
+averaged. Two passes over the files keep a few runs in memory at a time (one per worker thread, plus the one being
+written): the first computes the selection from the training runs, the second writes the selected vertices.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+from scipy import stats
+from threadpoolctl import threadpool_limits
+from tqdm import tqdm
+
+from ..atomic import atomic_output
+from .cifti import Grayordinates, read_series
+
+log = logging.getLogger(__name__)
+
+SELECTION_METHODS = ("bonferroni", "top_k")
+TRAIN_REPEAT_MODES = ("separate", "average")
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """The presentations of one movie: `paths[i]` is repetition `reps[i]` (1-based, as in the file names)."""
+
+    name: str  # seg3, test1
+    split: str  # train or test
+    reps: tuple[int, ...]
+    paths: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    trim: dict[int, tuple[int, int]]  # volumes in a run -> (volumes dropped before, after the movie)
+    lag_trs: int = 0  # clip j pairs with volume j + lag_trs of the trimmed window
+    detrend_order: int = 4
+    selection: str = "bonferroni"
+    alpha: float = 0.05  # Bonferroni-corrected p threshold
+    top_k: int = 4500
+    train_repeats: str = "separate"
+    clip_ids: dict[str, list[str]] = field(default_factory=dict)  # run name -> its clip ids, in order
+
+    def __post_init__(self):
+        if self.selection not in SELECTION_METHODS:
+            raise ValueError(f"selection must be one of {SELECTION_METHODS}, got {self.selection!r}")
+        if self.train_repeats not in TRAIN_REPEAT_MODES:
+            raise ValueError(f"train_repeats must be one of {TRAIN_REPEAT_MODES}, got {self.train_repeats!r}")
+        kept = {n - first - last for n, (first, last) in self.trim.items()}
+        if len(kept) != 1:
+            raise ValueError(f"every trimming rule must keep the same number of volumes, got {sorted(kept)}")
+
+    @property
+    def clips_per_run(self) -> int:
+        n, (first, last) = next(iter(self.trim.items()))
+        return n - first - last
+
+
+def movie_window(n_volumes: int, config: PreprocessConfig, source: str | Path) -> slice:
+    """Rows of a run that pair with its movie clips, after trimming and the hemodynamic lag."""
+    if n_volumes not in config.trim:
+        allowed = ", ".join(f"{n} (drop {a} + {b})" for n, (a, b) in sorted(config.trim.items()))
+        raise ValueError(f"{source}: {n_volumes} volumes, but the trimming rule knows runs of {allowed}")
+    first, last = config.trim[n_volumes]
+    start = first + config.lag_trs
+    stop = start + config.clips_per_run
+    if stop > n_volumes:
+        raise ValueError(
+            f"{source}: a lag of {config.lag_trs} TRs needs volumes up to {stop}, but the run has {n_volumes}"
+        )
+    return slice(start, stop)
+
+
+def detrend_zscore(data: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
+    """Remove a polynomial trend of `order` from every column, then z-score it (ddof 0).
+
+    data: [T, V] -> ([T, V] float32, [V] bool constant). Computed in float64 whatever the input (float32 loses
+    ~1e-5 when trends are large), vertex-major so every reduction runs over contiguous memory. Constant columns
+    (no variance left) come back as zeros.
+    """
+    t = np.linspace(-1.0, 1.0, len(data))
+    basis, _ = np.linalg.qr(np.polynomial.legendre.legvander(t, order))  # [T, order + 1] orthonormal, incl. constant
+    series = np.asarray(data.T, dtype=np.float64)  # [V, T]
+    residual = series - (series @ basis) @ basis.T  # zero mean: the basis spans the constant
+    sd = np.sqrt(np.einsum("vt,vt->v", residual, residual) / residual.shape[1])
+    constant = sd <= 1e-6 * np.maximum(np.abs(series).max(axis=1), 1.0)
+    sd[constant] = 1.0
+    residual /= sd[:, None]
+    residual[constant] = 0.0
+    return residual.astype(np.float32).T, constant
+
+
+ColumnSelector = Callable[[Grayordinates, Path], "np.ndarray | slice"]  # a file's layout -> columns to keep
+
+
+def _load_run(path: Path, columns: ColumnSelector, config: PreprocessConfig):
+    """One presentation: read, cut the movie window, detrend and z-score.
+
+    -> ([clips, V] float32, [V] constant, [V] the grayordinate columns read)
+    """
+    data, layout = read_series(path)
+    kept = columns(layout, path)
+    data = data[:, kept]
+    nan_columns = ~np.isfinite(data).all(axis=0)
+    if nan_columns.any():
+        raise ValueError(f"{path}: {int(nan_columns.sum())} grayordinates contain NaN or infinite values")
+    window = movie_window(len(data), config, path)
+    z, constant = detrend_zscore(data[window], config.detrend_order)
+    return z, constant, _as_indices(kept, layout)
+
+
+@dataclass
+class Selection:
+    candidate_index: np.ndarray  # [V] grayordinate columns considered
+    mask: np.ndarray  # [V] bool over the candidate columns
+    t: np.ndarray  # [V] t statistic of Fisher z across training movies
+    p_corrected: np.ndarray  # [V] Bonferroni-corrected two-sided p
+    mean_r: np.ndarray  # [V] mean correlation between presentations
+    excluded_constant: np.ndarray  # [V] bool
+
+
+def reproducibility_selection(
+    fisher_z: np.ndarray, constant: np.ndarray, candidates: np.ndarray, config: PreprocessConfig
+) -> Selection:
+    """fisher_z: [movies, V] z of the correlation between two presentations; constant: [V] excluded vertices;
+    candidates: [V] their grayordinate columns."""
+    tested = ~constant
+    t = np.zeros(fisher_z.shape[1])
+    p = np.ones(fisher_z.shape[1])
+    t[tested], p[tested] = stats.ttest_1samp(fisher_z[:, tested], 0.0, axis=0)
+    p_corrected = np.minimum(p * tested.sum(), 1.0)
+    positive = tested & (t > 0)
+    if config.selection == "bonferroni":
+        mask = positive & (p_corrected < config.alpha)
+    else:
+        order = np.lexsort((-t, p))  # smallest p first, larger t breaks ties
+        order = order[positive[order]][: config.top_k]
+        mask = np.zeros_like(positive)
+        mask[order] = True
+    return Selection(candidates, mask, t, p_corrected, np.tanh(fisher_z.mean(axis=0)), constant)
+
+
+def _load_runs(paths: list[Path], columns: ColumnSelector, config: PreprocessConfig, threads: int):
+    """_load_run over `paths` in order, with up to `threads` runs read and processed ahead (numpy and file reads
+    release the GIL, so reading one run overlaps processing another); memory stays at `threads` + 1 runs."""
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        pending = deque()
+        for path in paths:
+            pending.append(pool.submit(_load_run, path, columns, config))
+            if len(pending) > threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def select_voxels(train_runs: list[RunFiles], columns, config: PreprocessConfig, threads: int = 1) -> Selection:
+    """First pass: reproducibility of the first two presentations of every training movie."""
+    for run in train_runs:
+        if len(run.paths) < 2:
+            raise ValueError(f"{run.name}: voxel selection needs two presentations, found {len(run.paths)}")
+    fisher_z, constant, candidates = [], None, None
+    loaded = _load_runs([p for run in train_runs for p in run.paths[:2]], columns, config, threads)
+    for run in tqdm(train_runs, desc="reproducibility", unit="movie"):
+        z1, const1, columns1 = next(loaded)
+        z2, const2, columns2 = next(loaded)
+        candidates = columns1 if candidates is None else candidates
+        for path, cols in ((run.paths[0], columns1), (run.paths[1], columns2)):
+            if not np.array_equal(cols, candidates):
+                raise ValueError(f"{path}: its grayordinates differ from those of {train_runs[0].paths[0]}")
+        r = np.clip((z1 * z2).mean(axis=0), -0.999999, 0.999999)
+        fisher_z.append(np.arctanh(r))
+        run_constant = const1 | const2
+        constant = run_constant if constant is None else constant | run_constant
+    if len(fisher_z) < 2:
+        raise ValueError(f"voxel selection needs at least two training movies, got {len(fisher_z)}")
+    selection = reproducibility_selection(np.stack(fisher_z), constant, candidates, config)
+    if constant.any():
+        log.warning("%d constant grayordinates excluded from voxel selection", int(constant.sum()))
+    log.info("selected %d of %d grayordinates (%s)", int(selection.mask.sum()), len(selection.mask), config.selection)
+    if not selection.mask.any():
+        raise ValueError("voxel selection kept no grayordinate; check the data or relax preprocess.alpha / use top_k")
+    return selection
+
+
+def preprocess_subject(
+    runs: list[RunFiles],
+    columns: ColumnSelector,
+    config: PreprocessConfig,
+    out_path: str | Path,
+    attrs: dict | None = None,
+    threads: int = 1,
+) -> Selection:
+    """Preprocess one subject's runs and write `out_path` (HDF5):
+
+    train [N_train, reps, V] (or [N_train, V] when averaged), test [N_test, V] (presentations averaged),
+    train_clip_id, test_clip_id, voxel_index [V] (grayordinate columns of the source files), the selection
+    statistics over all candidate columns, and every parameter as attributes.
+    """
+    missing = [str(p) for run in runs for p in run.paths if not Path(p).exists()]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} fMRI runs are missing: {', '.join(missing[:10])}")
+    train_runs = [r for r in runs if r.split == "train"]
+    test_runs = [r for r in runs if r.split == "test"]
+    with threadpool_limits(1 if threads > 1 else None, user_api="blas"):  # worker threads, not BLAS threads
+        return _preprocess_subject(runs, train_runs, test_runs, columns, config, out_path, attrs or {}, threads)
+
+
+def _preprocess_subject(runs, train_runs, test_runs, columns, config, out_path, attrs, threads) -> Selection:
+    selection = select_voxels(train_runs, columns, config, threads)
+
+    def selected(layout, path):
+        candidates = _as_indices(columns(layout, path), layout)
+        if not np.array_equal(candidates, selection.candidate_index):
+            raise ValueError(f"{path}: its grayordinates differ from those of the training runs")
+        return candidates[selection.mask]
+
+    n_clips = config.clips_per_run
+    n_reps = min(len(r.paths) for r in train_runs)
+    n_voxels = int(selection.mask.sum())
+    train_shape = (len(train_runs) * n_clips, n_reps, n_voxels)
+    if config.train_repeats == "average":
+        train_shape = (train_shape[0], n_voxels)
+    with atomic_output(out_path) as tmp, h5py.File(tmp, "w") as h5:
+        train = h5.create_dataset("train", shape=train_shape, dtype=np.float32, chunks=(n_clips, *train_shape[1:]))
+        loaded = _load_runs([p for run in train_runs for p in run.paths[:n_reps]], selected, config, threads)
+        for i, run in enumerate(tqdm(train_runs, desc="train runs", unit="movie")):
+            reps = np.stack([next(loaded)[0] for _ in range(n_reps)], axis=1)
+            train[i * n_clips : (i + 1) * n_clips] = reps.mean(axis=1) if config.train_repeats == "average" else reps
+        test = h5.create_dataset("test", shape=(len(test_runs) * n_clips, n_voxels), dtype=np.float32)
+        loaded = _load_runs([p for run in test_runs for p in run.paths], selected, config, threads)
+        for i, run in enumerate(tqdm(test_runs, desc="test runs", unit="movie")):
+            total = np.zeros((n_clips, n_voxels), dtype=np.float64)
+            for _ in run.paths:  # presentations are summed as they arrive, never held together
+                total += next(loaded)[0]
+            test[i * n_clips : (i + 1) * n_clips] = total / len(run.paths)
+
+        strings = h5py.string_dtype()
+        for name, split_runs in (("train_clip_id", train_runs), ("test_clip_id", test_runs)):
+            ids = [clip for run in split_runs for clip in _clip_ids(run, n_clips, config)]
+            h5.create_dataset(name, data=np.array(ids, dtype=object), dtype=strings)
+        h5["voxel_index"] = selection.candidate_index[selection.mask].astype(np.int64)
+        for key in ("candidate_index", "t", "p_corrected", "mean_r", "excluded_constant"):
+            h5[f"selection/{key}"] = getattr(selection, key)
+        parameters = {k: v for k, v in asdict(config).items() if k != "clip_ids"}
+        parameters["trim"] = {str(k): list(v) for k, v in config.trim.items()}
+        h5.attrs["preprocessing"] = json.dumps(parameters)
+        h5.attrs["runs"] = json.dumps(
+            [{"name": r.name, "split": r.split, "reps": list(r.reps), "paths": list(map(str, r.paths))} for r in runs]
+        )
+        for key, value in attrs.items():
+            h5.attrs[key] = value if isinstance(value, (int, float, str)) else json.dumps(value)
+    return selection
+
+
+def _as_indices(columns: np.ndarray | slice, layout: Grayordinates) -> np.ndarray:
+    return np.arange(layout.count)[columns] if isinstance(columns, slice) else columns
+
+
+def _clip_ids(run: RunFiles, n_clips: int, config: PreprocessConfig) -> list[str]:
+    ids = config.clip_ids.get(run.name) or [f"{run.name}_{j + 1}" for j in range(n_clips)]
+    if len(ids) != n_clips:
+        raise ValueError(f"{run.name}: {len(ids)} clip ids for {n_clips} clips")
+    return ids
+
+
+def group_runs(paths: list[str | Path], labels: list[tuple[str, str, int]]) -> list[RunFiles]:
+    """Rebuild RunFiles from a flat file list and aligned (run name, split, rep) labels, keeping their order."""
+    if len(paths) != len(labels):
+        raise ValueError(f"{len(paths)} files for {len(labels)} run labels")
+    grouped: dict[str, tuple[str, list[int], list[Path]]] = {}
+    for path, (name, split, rep) in zip(paths, labels):
+        grouped.setdefault(name, (split, [], []))
+        grouped[name][1].append(int(rep))
+        grouped[name][2].append(Path(path))
+    return [RunFiles(name, split, tuple(reps), tuple(files)) for name, (split, reps, files) in grouped.items()]
+
+
+def trim_rule(entries: list[dict]) -> dict[int, tuple[int, int]]:
+    """Config trimming entries [{volumes, drop_first, drop_last}] -> {volumes: (drop_first, drop_last)}."""
+    return {int(e["volumes"]): (int(e["drop_first"]), int(e["drop_last"])) for e in entries}
