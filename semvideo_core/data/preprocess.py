@@ -92,16 +92,18 @@ def movie_window(n_volumes: int, config: PreprocessConfig, source: str | Path) -
     return slice(start, stop)
 
 
-def detrend_zscore(data: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
+def detrend_zscore(data: np.ndarray, order: int, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
     """Remove a polynomial trend of `order` from every column, then z-score it (ddof 0).
 
-    data: [T, V] -> ([T, V] float32, [V] bool constant). Computed in float64 whatever the input (float32 loses
-    ~1e-5 when trends are large), vertex-major so every reduction runs over contiguous memory. Constant columns
-    (no variance left) come back as zeros.
+    data: [T, V] -> ([T, V] float32, [V] bool constant). Computed in `dtype`, vertex-major so every reduction runs
+    over contiguous memory: float64 for outputs (float32 loses ~1e-5 when trends are large), float32 where only
+    statistics are needed. Constant columns (no variance left) come back as zeros.
     """
     t = np.linspace(-1.0, 1.0, len(data))
     basis, _ = np.linalg.qr(np.polynomial.legendre.legvander(t, order))  # [T, order + 1] orthonormal, incl. constant
-    series = np.asarray(data.T, dtype=np.float64)  # [V, T]
+    series = data.T.astype(dtype)  # [V, T], a copy: the caller's array is left alone
+    series -= series.mean(axis=1, dtype=np.float64).astype(dtype)[:, None]  # centring keeps float32 accurate
+    basis = basis.astype(dtype)
     residual = series - (series @ basis) @ basis.T  # zero mean: the basis spans the constant
     sd = np.sqrt(np.einsum("vt,vt->v", residual, residual) / residual.shape[1])
     constant = sd <= 1e-6 * np.maximum(np.abs(series).max(axis=1), 1.0)
@@ -114,7 +116,7 @@ def detrend_zscore(data: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray
 ColumnSelector = Callable[[Grayordinates, Path], "np.ndarray | slice"]  # a file's layout -> columns to keep
 
 
-def _load_run(path: Path, columns: ColumnSelector, config: PreprocessConfig):
+def _load_run(path: Path, columns: ColumnSelector, config: PreprocessConfig, dtype=np.float64):
     """One presentation: read, cut the movie window, detrend and z-score.
 
     -> ([clips, V] float32, [V] constant, [V] the grayordinate columns read)
@@ -126,7 +128,7 @@ def _load_run(path: Path, columns: ColumnSelector, config: PreprocessConfig):
     if nan_columns.any():
         raise ValueError(f"{path}: {int(nan_columns.sum())} grayordinates contain NaN or infinite values")
     window = movie_window(len(data), config, path)
-    z, constant = detrend_zscore(data[window], config.detrend_order)
+    z, constant = detrend_zscore(data[window], config.detrend_order, dtype)
     return z, constant, _as_indices(kept, layout)
 
 
@@ -161,13 +163,13 @@ def reproducibility_selection(
     return Selection(candidates, mask, t, p_corrected, np.tanh(fisher_z.mean(axis=0)), constant)
 
 
-def _load_runs(paths: list[Path], columns: ColumnSelector, config: PreprocessConfig, threads: int):
+def _load_runs(paths: list[Path], columns: ColumnSelector, config: PreprocessConfig, threads: int, dtype=np.float64):
     """_load_run over `paths` in order, with up to `threads` runs read and processed ahead (numpy and file reads
     release the GIL, so reading one run overlaps processing another); memory stays at `threads` + 1 runs."""
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         pending = deque()
         for path in paths:
-            pending.append(pool.submit(_load_run, path, columns, config))
+            pending.append(pool.submit(_load_run, path, columns, config, dtype))
             if len(pending) > threads:
                 yield pending.popleft().result()
         while pending:
@@ -180,7 +182,8 @@ def select_voxels(train_runs: list[RunFiles], columns, config: PreprocessConfig,
         if len(run.paths) < 2:
             raise ValueError(f"{run.name}: voxel selection needs two presentations, found {len(run.paths)}")
     fisher_z, constant, candidates = [], None, None
-    loaded = _load_runs([p for run in train_runs for p in run.paths[:2]], columns, config, threads)
+    # float32 suffices for the selection statistics and halves the work of this pass over the whole cortex
+    loaded = _load_runs([p for run in train_runs for p in run.paths[:2]], columns, config, threads, np.float32)
     for run in tqdm(train_runs, desc="reproducibility", unit="movie"):
         z1, const1, columns1 = next(loaded)
         z2, const2, columns2 = next(loaded)
