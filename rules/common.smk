@@ -4,6 +4,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from semvideo_core.data import cc2017_layout
+from semvideo_core.data import hcp as hcp_layout
 from semvideo_core.world import WorldConfig, world_files
 
 validate(config, "../schemas/config.schema.yaml", set_default=True)
@@ -19,6 +20,7 @@ for _dataset in config["datasets"]:
 wildcard_constraints:
     dataset="demo|cc2017",
     subject=r"subject\d+",
+    hcp_subject=r"\d{6}",
     split="train|test",
 
 
@@ -79,6 +81,34 @@ def raw_data_ready(dataset):
     """Raw files of a downloaded dataset exist only once its checkpoint ran; the demo world's are rule outputs."""
     if dataset == "cc2017":
         checkpoints.cc2017_raw.get()
+    elif dataset == "hcp":
+        checkpoints.hcp_raw.get()
+
+
+def hcp_runs():
+    return [(r["run"], r["direction"]) for r in config["hcp"]["runs"]]
+
+
+def hcp_support_files():
+    """Files under hcp.raw_dir that are not on S3: the stimulus movies and the clip timing."""
+    section = config["hcp"]
+    return [f"stimuli/{r['movie']}" for r in section["runs"]] + [section["clip_times"]]
+
+
+def hcp_run_inputs(wildcards):
+    raw_data_ready("hcp")
+    keys = hcp_layout.hcp_movie_keys(wildcards.hcp_subject, hcp_runs())
+    return [str(Path(config["hcp"]["raw_dir"]) / key) for key in keys]
+
+
+def hcp_movie_inputs(wildcards):
+    raw_data_ready("hcp")
+    return [str(Path(config["hcp"]["raw_dir"]) / "stimuli" / r["movie"]) for r in config["hcp"]["runs"]]
+
+
+def hcp_clip_times(wildcards):
+    raw_data_ready("hcp")
+    return str(Path(config["hcp"]["raw_dir"]) / config["hcp"]["clip_times"])
 
 
 def subject_runs(dataset, subject):
@@ -120,7 +150,9 @@ def final_outputs():
     """Final targets: the last stage implemented, for every enabled dataset."""
     targets = []
     for dataset in config["datasets"]:
-        if dataset not in ("demo", "cc2017"):
+        if dataset == "hcp":
+            targets += [f"data/hcp/fmri/{s}.h5" for s in config["hcp"]["subjects"]]
+            targets += [f"data/hcp/clips/{split}.h5" for split in ("train", "test")]
             continue
         subjects = cc2017_like_layout(dataset)["subjects"]
         targets += [f"data/{dataset}/fmri/subject{k}.h5" for k in subjects]

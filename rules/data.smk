@@ -71,3 +71,83 @@ checkpoint cc2017_raw:
         download_url=config["cc2017"]["download_url"],
     script:
         "../workflow_scripts/cc2017_raw.py"
+
+
+checkpoint hcp_raw:
+    output:
+        "data/hcp/raw_manifest.sha256",
+    log:
+        "logs/hcp_raw.log",
+    benchmark:
+        "logs/benchmark/hcp_raw.tsv"
+    conda:
+        "../envs/pipeline.yaml"
+    threads: rule_resources("hcp_raw")["threads"]
+    resources:
+        mem_mb=rule_resources("hcp_raw")["mem_mb"],
+        runtime=rule_resources("hcp_raw")["runtime"],
+        gpu=rule_resources("hcp_raw")["gpu"],
+    params:
+        raw_dir=config["hcp"]["raw_dir"],
+        subjects=config["hcp"]["subjects"],
+        runs=hcp_runs(),
+        support_files=hcp_support_files(),
+    script:
+        "../workflow_scripts/hcp_raw.py"
+
+
+rule preprocess_fmri_hcp:
+    input:
+        runs=hcp_run_inputs,
+        clip_times=hcp_clip_times,
+    output:
+        "data/hcp/fmri/{hcp_subject}.h5",
+    log:
+        "logs/preprocess_fmri/hcp_{hcp_subject}.log",
+    benchmark:
+        "logs/benchmark/preprocess_fmri/hcp_{hcp_subject}.tsv"
+    conda:
+        "../envs/pipeline.yaml"
+    threads: rule_resources("preprocess_fmri")["threads"]
+    resources:
+        mem_mb=rule_resources("preprocess_fmri")["mem_mb"],
+        runtime=rule_resources("preprocess_fmri")["runtime"],
+        gpu=rule_resources("preprocess_fmri")["gpu"],
+    params:
+        run_names=[r["run"] for r in config["hcp"]["runs"]],
+        parcels=config["hcp"]["parcels"],
+        dlabel=config["hcp"]["dlabel"],
+        tr=config["hcp"]["tr"],
+        clip_seconds=config["hcp"]["clip_seconds"],
+        lag_trs=config["hcp"]["lag_trs"],
+        test_segment=config["hcp"]["test_segment"],
+        detrend_order=config["preprocess"]["detrend_order"],
+    script:
+        "../workflow_scripts/preprocess_fmri_hcp.py"
+
+
+rule extract_clips_hcp:
+    input:
+        movies=hcp_movie_inputs,
+        clip_times=hcp_clip_times,
+    output:
+        "data/hcp/clips/{split}.h5",
+    log:
+        "logs/extract_clips/hcp_{split}.log",
+    benchmark:
+        "logs/benchmark/extract_clips/hcp_{split}.tsv"
+    conda:
+        "../envs/pipeline.yaml"
+    threads: rule_resources("extract_clips")["threads"]
+    resources:
+        mem_mb=rule_resources("extract_clips")["mem_mb"],
+        runtime=rule_resources("extract_clips")["runtime"],
+        gpu=rule_resources("extract_clips")["gpu"],
+    params:
+        run_names=[r["run"] for r in config["hcp"]["runs"]],
+        clips=config["clips"],
+        protocol=config["hcp"]["clip_protocol"],
+        clip_seconds=config["hcp"]["clip_seconds"],
+        test_segment=config["hcp"]["test_segment"],
+    script:
+        "../workflow_scripts/extract_clips_hcp.py"

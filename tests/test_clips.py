@@ -229,7 +229,8 @@ def test_extract_clips_writes_every_clip(movies, tmp_path, protocol, backend, co
         for row, (offset, j) in enumerate([(0, 0), (0, 1), (SECOND_MOVIE_OFFSET, 0), (SECOND_MOVIE_OFFSET, 1)]):
             assert read_codes(frames[row]) == (clip_frame_indices(protocol, j, FPS) + offset).tolist()
     assert attrs["protocol"] == protocol and attrs["size"] == 32 and attrs["clip_seconds"] == 2.0
-    assert attrs["backend"] == ("decord" if backend == "auto" else backend)
+    assert attrs["backend"] == backend  # as asked
+    assert set(json.loads(attrs["backends"]).values()) == {"decord" if backend == "auto" else backend}
     assert json.loads(attrs["fps"]) == {"seg1": FPS, "test1": FPS}
     assert json.loads(attrs["sources"]) == {"seg1": str(movies["long"]), "test1": str(movies["second"])}
 
@@ -285,3 +286,14 @@ def test_error_midway_leaves_no_file(movies, tmp_path, monkeypatch):
         extract_clips([("seg1", movies["long"])], 3, out_dir / "clips.h5", size=32)
     assert len(calls) == 3
     assert_folder_empty(out_dir)
+
+
+def test_auto_backend_falls_back_to_pyav_where_decord_cannot_decode(tmp_path):
+    # decord 0.6 fails on frames whose width is not a multiple of 32; PyAV reads them.
+    path = tmp_path / "narrow.mp4"
+    with Mp4Writer(path, fps=24, size=(48, 32)) as writer:
+        writer.write(np.full((10, 32, 48, 3), 120, dtype=np.uint8))
+    with pytest.raises(ValueError, match="narrow.mp4"):
+        open_video(path, "decord")
+    with open_video(path, "auto") as video:
+        assert video.backend == "pyav" and video.get(np.array([3])).shape == (1, 32, 48, 3)

@@ -16,6 +16,7 @@ every movie into one HDF5 file:
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -27,10 +28,12 @@ from tqdm import tqdm
 
 from ..atomic import atomic_output
 
-PROTOCOLS = ("3fps6", "every8")
+log = logging.getLogger(__name__)
+
+PROTOCOLS = ("3fps6", "every8", "every3")
 BACKENDS = ("auto", "decord", "pyav")
-FRAMES_PER_CLIP = {"3fps6": 6, "every8": 8}
-EVERY8_STEP = 8
+FRAMES_PER_CLIP = {"3fps6": 6, "every8": 8, "every3": 8}
+FRAME_STEP = {"every8": 8, "every3": 3}  # every Nth frame from the clip start
 SAMPLING_RATE_3FPS6 = 3.0  # frames per second of the 3fps6 protocol
 ROUNDING_EPSILON = 1e-6  # frames; keeps exact products such as (2j + k/3) * 30 from rounding the wrong way
 
@@ -38,8 +41,9 @@ ROUNDING_EPSILON = 1e-6  # frames; keeps exact products such as (2j + k/3) * 30 
 def clip_frame_indices(protocol: str, clip_index: int, fps: float, clip_seconds: float = 2.0) -> np.ndarray:
     """0-based frame indices (int64) [T] of one clip, computed from timestamps (start = clip_index * clip_seconds).
 
-    3fps6: frames at start + k/3 s, k = 0..5, each rounded to the nearest frame; every8: the frame nearest the clip
-    start, then every 8th frame. (every8 is defined on 30-fps movies: at lower rates its 8 frames overrun the clip.)
+    3fps6: frames at start + k/3 s, k = 0..5, each rounded to the nearest frame; every8 / every3: the frame nearest
+    the clip start, then every 8th / 3rd frame, 8 frames. (every8 is defined on 2-s clips of 30-fps movies, every3 on
+    the 1-s clips of the 24-fps HCP movies; elsewhere their 8 frames may overrun the clip.)
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown frame-sampling protocol {protocol!r}; expected one of {PROTOCOLS}")
@@ -50,7 +54,7 @@ def clip_frame_indices(protocol: str, clip_index: int, fps: float, clip_seconds:
         times = start + np.arange(FRAMES_PER_CLIP[protocol]) / SAMPLING_RATE_3FPS6  # [6] s
         return _nearest_frame(times * fps)
     first = _nearest_frame(np.array([start * fps]))[0]
-    return first + EVERY8_STEP * np.arange(FRAMES_PER_CLIP[protocol], dtype=np.int64)
+    return first + FRAME_STEP[protocol] * np.arange(FRAMES_PER_CLIP[protocol], dtype=np.int64)
 
 
 def _nearest_frame(positions: np.ndarray) -> np.ndarray:
@@ -182,10 +186,19 @@ class _PyAVFrames(VideoFrames):
 def open_video(path: str | Path, backend: str = "auto") -> VideoFrames:
     """Open a video for reading by frame index with 'decord', 'pyav', or 'auto' (decord if importable, else PyAV)."""
     path = Path(path)
-    backend = _resolve_backend(backend)
+    resolved = _resolve_backend(backend)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: video file not found")
-    return _DecordFrames(path) if backend == "decord" else _PyAVFrames(path)
+    if resolved == "pyav":
+        return _PyAVFrames(path)
+    try:
+        return _DecordFrames(path)
+    except ValueError as error:
+        if backend != "auto":
+            raise
+        # decord 0.6 cannot decode some files PyAV reads (e.g. frame widths that are not a multiple of 32).
+        log.warning("%s; reading it with PyAV instead", error)
+        return _PyAVFrames(path)
 
 
 def _resolve_backend(backend: str) -> str:
@@ -231,10 +244,14 @@ def extract_clips(
     clip_seconds: float = 2.0,
     backend: str = "auto",
     compression: str | None = "lzf",
+    windows: dict[str, list[tuple[str, int]]] | None = None,
 ) -> int:
     """Write every clip of every (run name, movie path) into one HDF5 file at `out_path`; return the clip count.
 
-    Every movie is checked before anything is written; the file is written atomically, so an error leaves no file.
+    By default a run's clips are its first `clips_per_run` windows, named `{run}_{j+1}`. `windows` instead lists,
+    per run, (clip id, window index j) pairs: the clip [j * clip_seconds, (j + 1) * clip_seconds) of that movie
+    (HCP clips come from a timing file, between rest blocks). Every movie is checked before anything is written;
+    the file is written atomically, so an error leaves no file.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown frame-sampling protocol {protocol!r}; expected one of {PROTOCOLS}")
@@ -244,11 +261,18 @@ def extract_clips(
     names = [name for name, _ in runs]
     if not runs or len(set(names)) != len(names):
         raise ValueError(f"need at least one run and unique run names (clip ids derive from them), got {names}")
-    backend = _resolve_backend(backend)
-    fps = {name: _check_movie(Path(path), clips_per_run, protocol, clip_seconds, backend) for name, path in runs}
+    if windows is None:  # as cc2017_layout.clip_id names them
+        windows = {name: [(f"{name}_{j + 1}", j) for j in range(clips_per_run)] for name in names}
+    _resolve_backend(backend)  # an unknown name fails here, before any movie is opened
+    fps = {
+        name: _check_movie(Path(path), max(j for _, j in windows[name]) + 1, protocol, clip_seconds, backend)
+        for name, path in runs
+    }
 
-    n_clips, n_frames = len(runs) * clips_per_run, FRAMES_PER_CLIP[protocol]
-    clip_ids = [f"{name}_{j + 1}" for name in names for j in range(clips_per_run)]  # as cc2017_layout.clip_id
+    n_clips, n_frames = sum(len(windows[name]) for name in names), FRAMES_PER_CLIP[protocol]
+    clip_ids = [clip_id for name in names for clip_id, _ in windows[name]]
+    if len(set(clip_ids)) != len(clip_ids):
+        raise ValueError("clip ids must be unique")
     with atomic_output(out_path) as tmp, h5py.File(tmp, "w") as h5:
         frames = h5.create_dataset(
             "frames",
@@ -263,19 +287,21 @@ def extract_clips(
             size=size,
             clip_seconds=clip_seconds,
             clips_per_run=clips_per_run,
-            backend=backend,
+            backend=backend,  # as asked; "backends" records what read each movie
             fps=json.dumps(fps),
             sources=json.dumps({name: str(path) for name, path in runs}),
         )
         with tqdm(total=n_clips, desc=f"clips ({protocol}, {size}px)", unit="clip", file=sys.stderr) as progress:
-            row = 0
+            row, used = 0, {}
             for name, path in runs:
                 with open_video(path, backend) as video:
-                    for j in range(clips_per_run):
+                    used[name] = video.backend
+                    for _, j in windows[name]:
                         indices = clip_frame_indices(protocol, j, fps[name], clip_seconds)  # [T]
                         frames[row] = center_crop_resize(video.get(indices), size)  # [T, size, size, 3]
                         row += 1
                         progress.update()
+        h5.attrs["backends"] = json.dumps(used)
     return n_clips
 
 
@@ -283,7 +309,9 @@ def _check_movie(path: Path, clips_per_run: int, protocol: str, clip_seconds: fl
     """Check that a movie opens and holds every frame the clips need; return its frame rate."""
     with open_video(path, backend) as video:
         last_needed = int(clip_frame_indices(protocol, clips_per_run - 1, video.fps, clip_seconds).max())
-        if video.n_frames <= last_needed:
+        # The movie must cover every clip window (one frame of slack for rounding), not only the sampled frames.
+        covered = int(np.floor(clips_per_run * clip_seconds * video.fps)) - 1
+        if video.n_frames <= last_needed or video.n_frames < covered:
             raise ValueError(
                 f"{path}: the movie lasts {video.n_frames / video.fps:.2f} s ({video.n_frames} frames at "
                 f"{video.fps:g} fps), but the fMRI needs {clips_per_run * clip_seconds:.2f} s ({clips_per_run} clips "

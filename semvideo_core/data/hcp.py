@@ -7,10 +7,12 @@ parcellation over the 91k grayordinates, or from a CIFTI dlabel file for any oth
 
 from __future__ import annotations
 
+import csv
 import functools
 import logging
 import warnings
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import nibabel as nib
@@ -19,7 +21,7 @@ from nibabel.cifti2 import BrainModelAxis, LabelAxis
 from tqdm import tqdm
 
 from ..atomic import atomic_output
-from .download import DownloadError
+from .download import DownloadError, write_checksums
 
 # Mind-Animator's visual ROI for HCP: early, intermediate and motion visual cortex, in both hemispheres.
 DEFAULT_VISUAL_PARCELS = ("V1", "V2", "V3", "V4", "V3A", "V3B", "LO1", "LO2", "MT", "MST", "TPOJ1", "TPOJ2")
@@ -210,3 +212,93 @@ def _client_error_message(url: str, dest: Path, response: dict) -> str:
     if code in ("404", "NoSuchKey", "NotFound"):
         return f"{url}: no such object ({code}); check the subject and run names, {by_hand}"
     return f"{url}: S3 error {code}; {by_hand}"
+
+
+# --- Clip timing -------------------------------------------------------------------------------------------------
+# HCP 7T movie runs interleave movie segments with rest blocks, and every run ends with the same test-retest segment.
+# A clip timing CSV lists the segments: columns run (MOVIE1..4), segment (a name; the same name in several runs marks
+# a repeated segment), start_s, end_s (seconds from the start of the run and of its movie file).
+CLIP_TIMES_COLUMNS = ("run", "segment", "start_s", "end_s")
+
+
+@dataclass(frozen=True)
+class TimedClip:
+    run: str
+    segment: str
+    clip_id: str
+    window: int  # the clip is [window * clip_seconds, (window + 1) * clip_seconds) of the run and its movie
+
+
+def read_clip_times(path: str | Path) -> list[tuple[str, str, float, float]]:
+    """Rows (run, segment, start_s, end_s) of a clip timing CSV; a malformed file raises an error naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: clip timing file is missing")
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None or set(CLIP_TIMES_COLUMNS) - set(reader.fieldnames):
+            raise ValueError(f"{path}: needs columns {CLIP_TIMES_COLUMNS}, has {reader.fieldnames}")
+        rows = []
+        for line, row in enumerate(reader, start=2):
+            try:
+                start, end = float(row["start_s"]), float(row["end_s"])
+            except ValueError:
+                raise ValueError(f"{path}, line {line}: start_s and end_s must be numbers") from None
+            if not 0 <= start < end:
+                raise ValueError(f"{path}, line {line}: needs 0 <= start_s < end_s, got {start}, {end}")
+            rows.append((row["run"].strip(), row["segment"].strip(), start, end))
+    if not rows:
+        raise ValueError(f"{path}: no segments")
+    return rows
+
+
+def timed_clips(rows: list[tuple[str, str, float, float]], test_segment: str, clip_seconds: float = 1.0) -> list[TimedClip]:
+    """Whole clip windows inside every segment. Training clips are named `{run}_{segment}_{k}`; clips of the
+    repeated test segment `{segment}_{k}` in every run, so that its presentations can be averaged by id."""
+    clips = []
+    for run, segment, start, end in rows:
+        first = int(np.ceil(start / clip_seconds - 1e-9))
+        last = int(np.floor(end / clip_seconds + 1e-9))  # exclusive
+        for k, window in enumerate(range(first, last), start=1):
+            name = f"{segment}_{k}" if segment == test_segment else f"{run}_{segment}_{k}"
+            clips.append(TimedClip(run, segment, name, window))
+    if not any(c.segment == test_segment for c in clips):
+        raise ValueError(f"no clip of the test segment {test_segment!r} in the clip timing")
+    return clips
+
+
+def clip_windows(clips: list[TimedClip], split: str, test_segment: str) -> dict[str, list[tuple[str, int]]]:
+    """Per run, the (clip id, window) pairs of a split to cut from its movie. The test segment shows the same frames
+    in every run, so each of its clips is cut once, from the first run that has it."""
+    windows: dict[str, list[tuple[str, int]]] = {}
+    seen = set()
+    for clip in clips:
+        if (clip.segment == test_segment) != (split == "test") or clip.clip_id in seen:
+            continue
+        seen.add(clip.clip_id)
+        windows.setdefault(clip.run, []).append((clip.clip_id, clip.window))
+    return windows
+
+
+def ensure_hcp_raw(
+    raw_dir: str | Path,
+    subjects: list[str],
+    runs: Sequence[tuple[str, str]],
+    support_files: list[str],
+    manifest: str | Path,
+    client=None,
+) -> None:
+    """Fetch the subjects' movie runs from the HCP S3 bucket where they are missing under raw_dir (credentials from
+    the environment), check the files that are not on S3 (movie stimuli, clip timing), and record every sha256."""
+    raw_dir = Path(raw_dir)
+    absent = [name for name in support_files if not (raw_dir / name).is_file()]
+    if absent:
+        raise FileNotFoundError(
+            f"missing under {raw_dir}: {', '.join(absent)}. Place the 7T movie stimuli (ConnectomeDB, 7T movie "
+            f"stimulus package) and a clip timing CSV with columns {', '.join(CLIP_TIMES_COLUMNS)} there."
+        )
+    keys = [key for subject in subjects for key in hcp_movie_keys(subject, runs)]
+    missing = [key for key in keys if not (raw_dir / key).is_file()]
+    if missing:
+        s3_download(HCP_BUCKET, missing, raw_dir, client=client)
+    write_checksums([raw_dir / key for key in keys] + [raw_dir / name for name in support_files], raw_dir, Path(manifest))

@@ -302,3 +302,68 @@ def group_runs(paths: list[str | Path], labels: list[tuple[str, str, int]]) -> l
 def trim_rule(entries: list[dict]) -> dict[int, tuple[int, int]]:
     """Config trimming entries [{volumes, drop_first, drop_last}] -> {volumes: (drop_first, drop_last)}."""
     return {int(e["volumes"]): (int(e["drop_first"]), int(e["drop_last"])) for e in entries}
+
+
+def preprocess_timed_runs(
+    run_paths: dict[str, Path],
+    clips: list,
+    columns: ColumnSelector,
+    out_path: str | Path,
+    tr: float,
+    clip_seconds: float,
+    lag_trs: int,
+    test_segment: str,
+    detrend_order: int = 4,
+    attrs: dict | None = None,
+) -> None:
+    """Preprocess runs whose clips come from a timing table (HCP 7T movies): one presentation per run.
+
+    Every run is detrended and z-scored as a whole (rest blocks included); clip `window` pairs with the volume at
+    its start plus `lag_trs`. The grayordinates are given by `columns` (a region of interest): with one presentation
+    per training clip there is no reproducibility to select by. Training clips: train [N, 1, V]; clips of the test
+    segment, repeated in several runs, are averaged by clip id: test [N_test, V].
+    """
+    missing = [str(p) for p in run_paths.values() if not Path(p).exists()]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} fMRI runs are missing: {', '.join(missing)}")
+    train_rows, train_ids, test_sums, test_counts, roi = [], [], {}, {}, None
+    for run, path in tqdm(run_paths.items(), desc="runs", unit="run"):
+        data, layout = read_series(path)
+        kept = _as_indices(columns(layout, path), layout)
+        if roi is not None and not np.array_equal(kept, roi):
+            raise ValueError(f"{path}: its grayordinates differ from those of the first run")
+        roi = kept
+        data = data[:, kept]
+        if not np.isfinite(data).all():
+            raise ValueError(f"{path}: {int((~np.isfinite(data).all(axis=0)).sum())} grayordinates contain NaN or infinite values")
+        z, constant = detrend_zscore(data, detrend_order)
+        if constant.any():
+            log.warning("%s: %d constant grayordinates (kept as zeros)", path, int(constant.sum()))
+        for clip in (c for c in clips if c.run == run):
+            volume = int(round(clip.window * clip_seconds / tr)) + lag_trs
+            if volume >= len(z):
+                raise ValueError(f"{path}: clip {clip.clip_id} needs volume {volume}, the run has {len(z)}")
+            if clip.segment == test_segment:
+                test_sums[clip.clip_id] = test_sums.get(clip.clip_id, 0.0) + z[volume].astype(np.float64)
+                test_counts[clip.clip_id] = test_counts.get(clip.clip_id, 0) + 1
+            else:
+                train_rows.append(z[volume])
+                train_ids.append(clip.clip_id)
+    if not train_rows or not test_sums:
+        raise ValueError("the clip timing gives no training clips or no test clips for these runs")
+    test_ids = list(test_sums)
+    with atomic_output(out_path) as tmp, h5py.File(tmp, "w") as h5:
+        h5["train"] = np.stack(train_rows)[:, None, :]  # [N, 1 presentation, V]
+        h5["test"] = np.stack([test_sums[c] / test_counts[c] for c in test_ids]).astype(np.float32)
+        strings = h5py.string_dtype()
+        h5.create_dataset("train_clip_id", data=np.array(train_ids, dtype=object), dtype=strings)
+        h5.create_dataset("test_clip_id", data=np.array(test_ids, dtype=object), dtype=strings)
+        h5["test_presentations"] = np.array([test_counts[c] for c in test_ids], dtype=np.int32)
+        h5["voxel_index"] = roi.astype(np.int64)
+        h5.attrs["preprocessing"] = json.dumps(
+            {"tr": tr, "clip_seconds": clip_seconds, "lag_trs": lag_trs, "test_segment": test_segment,
+             "detrend_order": detrend_order, "selection": "roi"}
+        )
+        h5.attrs["runs"] = json.dumps({run: str(path) for run, path in run_paths.items()})
+        for key, value in (attrs or {}).items():
+            h5.attrs[key] = value if isinstance(value, (int, float, str)) else json.dumps(value)
