@@ -92,6 +92,7 @@ checkpoint hcp_raw:
         subjects=config["hcp"]["subjects"],
         runs=hcp_runs(),
         support_files=hcp_support_files(),
+        support_prefix=config["hcp"]["support_s3_prefix"],
     script:
         "../workflow_scripts/hcp_raw.py"
 

@@ -1,6 +1,7 @@
 """HCP 7T movie path: clip timing, preprocessing of timed runs, the raw-data checkpoint, and the workflow on a
 synthetic HCP-like subject (91,282 grayordinates, 1-s TR, 24-fps movies)."""
 
+import io
 import json
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import h5py
 import numpy as np
 import pytest
 import yaml
+from botocore.response import StreamingBody
 from nibabel.cifti2 import BrainModelAxis
 
 from semvideo_core.data.cifti import MNI_2MM_AFFINE, MNI_2MM_SHAPE, write_dtseries
@@ -162,3 +164,23 @@ def test_hcp_workflow_on_a_synthetic_subject(tmp_path):
     with h5py.File(tmp_path / "data" / "hcp" / "clips" / "test.h5") as h5:
         assert h5["frames"].shape == (10, 8, 32, 32, 3)
     assert len((tmp_path / "data" / "hcp" / "raw_manifest.sha256").read_text().splitlines()) == 2 + 2 + 1
+
+
+def test_hcp_raw_fetches_support_files_from_an_s3_prefix(tmp_path):
+    class FakeS3:  # the two calls s3_download makes, serving an in-memory bucket
+        objects = {"resources/stimuli/7T_MOVIE1_CC1_v2.mp4": b"movie bytes"}
+
+        def head_object(self, Bucket, Key):
+            return {"ContentLength": len(self.objects[Key])}
+
+        def get_object(self, Bucket, Key):
+            data = self.objects[Key]
+            return {"Body": StreamingBody(io.BytesIO(data), len(data)), "ContentLength": len(data)}
+
+    runs = HCP_MOVIE_RUNS[:1]
+    run_file = tmp_path / hcp_movie_keys("100610", runs)[0]
+    run_file.parent.mkdir(parents=True)
+    run_file.write_bytes(b"run")
+    support = ["stimuli/7T_MOVIE1_CC1_v2.mp4"]
+    ensure_hcp_raw(tmp_path, ["100610"], runs, support, tmp_path / "m.sha256", support_prefix="resources/", client=FakeS3())
+    assert (tmp_path / support[0]).read_bytes() == b"movie bytes"

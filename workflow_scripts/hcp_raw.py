@@ -10,4 +10,5 @@ with log_to_file(snakemake.log[0]):
         snakemake.params.runs,
         snakemake.params.support_files,
         snakemake.output[0],
+        support_prefix=snakemake.params.support_prefix,
     )

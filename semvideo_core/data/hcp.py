@@ -286,16 +286,26 @@ def ensure_hcp_raw(
     runs: Sequence[tuple[str, str]],
     support_files: list[str],
     manifest: str | Path,
+    support_prefix: str | None = None,
     client=None,
 ) -> None:
     """Fetch the subjects' movie runs from the HCP S3 bucket where they are missing under raw_dir (credentials from
-    the environment), check the files that are not on S3 (movie stimuli, clip timing), and record every sha256."""
+    the environment), check the files that are not part of a subject (movie stimuli, clip timing; fetched from
+    `support_prefix` in the bucket when given), and record every sha256."""
     raw_dir = Path(raw_dir)
     absent = [name for name in support_files if not (raw_dir / name).is_file()]
+    if absent and support_prefix:
+        prefix = support_prefix.strip("/")
+        fetched = s3_download(HCP_BUCKET, [f"{prefix}/{name}" for name in absent], raw_dir / "_s3", client=client)
+        for name, path in zip(absent, fetched):
+            (raw_dir / name).parent.mkdir(parents=True, exist_ok=True)
+            path.replace(raw_dir / name)
+        absent = []
     if absent:
         raise FileNotFoundError(
             f"missing under {raw_dir}: {', '.join(absent)}. Place the 7T movie stimuli (ConnectomeDB, 7T movie "
-            f"stimulus package) and a clip timing CSV with columns {', '.join(CLIP_TIMES_COLUMNS)} there."
+            f"stimulus package) and a clip timing CSV with columns {', '.join(CLIP_TIMES_COLUMNS)} there, or set "
+            f"hcp.support_s3_prefix to where they are in the {HCP_BUCKET} bucket."
         )
     keys = [key for subject in subjects for key in hcp_movie_keys(subject, runs)]
     missing = [key for key in keys if not (raw_dir / key).is_file()]
