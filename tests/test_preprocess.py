@@ -19,6 +19,7 @@ from semvideo_core.data.preprocess import (
     detrend_zscore,
     movie_window,
     preprocess_subject,
+    split_half_correlation,
     trim_rule,
 )
 from semvideo_core.world import WorldConfig, generate_world
@@ -90,7 +91,7 @@ def test_cortex_columns_by_structure_names_in_any_layout(tmp_path):
     models = _brain_models(cortex_last=True)
     path = tmp_path / "odd_layout.dtseries.nii"
     write_dtseries(path, np.arange(5 * len(models), dtype=np.float32).reshape(5, -1), models, tr=2.0)
-    data, grayordinates = read_series(path)
+    data, grayordinates, _ = read_series(path)
     np.testing.assert_array_equal(data, nib.load(path).get_fdata(dtype=np.float32))  # nibabel as the oracle
     columns = cortex_columns(grayordinates, path, expected=60)
     np.testing.assert_array_equal(np.arange(len(models))[columns], np.arange(8, 68))
@@ -246,3 +247,32 @@ def test_selection_recovers_the_true_visual_vertices(default_snr_world, tmp_path
     recall = len(selected & visual) / len(visual)
     print(f"voxel selection on the default-SNR world: precision {precision:.3f}, recall {recall:.3f}")
     assert precision >= 0.9 and recall >= 0.9
+
+
+def test_split_half_correlation_matches_the_correlation_of_detrended_series():
+    rng = np.random.default_rng(3)
+    t = np.arange(240)[:, None]
+    shared = rng.normal(size=(240, 30))
+    first = (shared + rng.normal(size=(240, 30)) + 1e-4 * t**2 + 10000).astype(np.float32)
+    second = (shared + rng.normal(size=(240, 30)) - 0.02 * t + 9000).astype(np.float32)
+    first[:, 7] = 5.0  # flat in one presentation
+    r, constant = split_half_correlation(first, second, 4)
+
+    def detrended(x):  # oracle: numpy polyfit per column
+        x = x.astype(np.float64)
+        return np.stack([c - np.polyval(np.polyfit(t[:, 0], c, 4), t[:, 0]) for c in x.T], axis=1)
+
+    a, b = detrended(first), detrended(second)
+    expected = np.array([np.corrcoef(a[:, v], b[:, v])[0, 1] for v in range(30) if v != 7])
+    np.testing.assert_allclose(np.delete(r, 7), expected, atol=1e-5)
+    assert constant[7] and r[7] == 0 and constant.sum() == 1
+
+
+def test_worker_processes_give_the_same_output(tmp_path):
+    runs, config = _write_subject(tmp_path)
+    columns = partial(cortex_columns, expected=60)
+    preprocess_subject(runs, columns, config, tmp_path / "one.h5", workers=1)
+    preprocess_subject(runs, columns, config, tmp_path / "two.h5", workers=2)
+    with h5py.File(tmp_path / "one.h5") as one, h5py.File(tmp_path / "two.h5") as two:
+        for key in ("train", "test", "voxel_index", "selection/t"):
+            np.testing.assert_array_equal(one[key][:], two[key][:])

@@ -16,5 +16,5 @@ with log_to_file(snakemake.log[0]):
         config,
         snakemake.output[0],
         attrs={"dataset": snakemake.wildcards.dataset, "subject": snakemake.wildcards.subject},
-        threads=snakemake.threads,
+        workers=snakemake.threads,
     )

@@ -12,28 +12,27 @@ p below alpha, or the top K by p. Vertices that are constant in any run cannot b
 from selection and logged.
 
 Test presentations are averaged (minus a per-subject exclusion list); training presentations are kept apart or
-averaged. Two passes over the files keep a few runs in memory at a time (one per worker thread, plus the one being
-written): the first computes the selection from the training runs, the second writes the selected vertices.
+averaged. Two passes over the files keep two runs in memory at a time: the first computes the selection from the training runs, the second writes the selected vertices.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import h5py
+import numba
 import numpy as np
 from scipy import stats
-from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from ..atomic import atomic_output
 from .cifti import Grayordinates, read_series
+from .kernels import detrend_zscore_rows, split_half_rows, trend_basis
 
 log = logging.getLogger(__name__)
 
@@ -92,44 +91,99 @@ def movie_window(n_volumes: int, config: PreprocessConfig, source: str | Path) -
     return slice(start, stop)
 
 
-def detrend_zscore(data: np.ndarray, order: int, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
-    """Remove a polynomial trend of `order` from every column, then z-score it (ddof 0).
+def detrend_zscore(
+    data: np.ndarray, order: int, source: str | Path = "data", window: slice | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Remove a polynomial trend of `order` from every column of data[window], then z-score it (ddof 0).
 
-    data: [T, V] -> ([T, V] float32, [V] bool constant). Computed in `dtype`, vertex-major so every reduction runs
-    over contiguous memory: float64 for outputs (float32 loses ~1e-5 when trends are large), float32 where only
-    statistics are needed. Constant columns (no variance left) come back as zeros.
+    data: [T, V] -> ([T_window, V] float32, [V] bool constant); float64 arithmetic in one fused sweep per vertex
+    (kernels.detrend_zscore_rows). Constant columns come back as zeros; NaN or infinite values raise, naming `source`.
     """
-    t = np.linspace(-1.0, 1.0, len(data))
-    basis, _ = np.linalg.qr(np.polynomial.legendre.legvander(t, order))  # [T, order + 1] orthonormal, incl. constant
-    series = data.T.astype(dtype)  # [V, T], a copy: the caller's array is left alone
-    series -= series.mean(axis=1, dtype=np.float64).astype(dtype)[:, None]  # centring keeps float32 accurate
-    basis = basis.astype(dtype)
-    residual = series - (series @ basis) @ basis.T  # zero mean: the basis spans the constant
-    sd = np.sqrt(np.einsum("vt,vt->v", residual, residual) / residual.shape[1])
-    constant = sd <= 1e-6 * np.maximum(np.abs(series).max(axis=1), 1.0)
-    sd[constant] = 1.0
-    residual /= sd[:, None]
-    residual[constant] = 0.0
-    return residual.astype(np.float32).T, constant
+    start, stop, _ = (window or slice(None)).indices(len(data))
+    rows = np.ascontiguousarray(data.T)  # [V, T]: free for the file's own layout
+    z, constant, nonfinite = detrend_zscore_rows(rows, start, trend_basis(stop - start, order))
+    if nonfinite.any():
+        raise ValueError(f"{source}: {int(nonfinite.sum())} grayordinates contain NaN or infinite values")
+    return z.T, constant
 
 
 ColumnSelector = Callable[[Grayordinates, Path], "np.ndarray | slice"]  # a file's layout -> columns to keep
 
 
-def _load_run(path: Path, columns: ColumnSelector, config: PreprocessConfig, dtype=np.float64):
-    """One presentation: read, cut the movie window, detrend and z-score.
+def _read_run(path: Path, columns: ColumnSelector, config: PreprocessConfig):
+    """One presentation: ([volumes, V] float32, its movie window, [V] the grayordinate columns read)."""
+    data, _, kept = read_series(path, columns)
+    return data, movie_window(len(data), config, path), kept
 
-    -> ([clips, V] float32, [V] constant, [V] the grayordinate columns read)
+
+def _read_ahead(paths: list[Path], columns: ColumnSelector, config: PreprocessConfig):
+    """(path, *_read_run(path)) for every path in order, the next file read in a thread while the caller computes
+    on the current one: disk reads and the numba kernels both release the GIL. Two runs are in memory at most."""
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        pending = reader.submit(_read_run, paths[0], columns, config) if paths else None
+        for i, path in enumerate(paths):
+            result = pending.result()
+            pending = reader.submit(_read_run, paths[i + 1], columns, config) if i + 1 < len(paths) else None
+            yield (path, *result)
+
+
+def _load_runs(paths: list[Path], columns: ColumnSelector, config: PreprocessConfig):
+    """Presentations, detrended and z-scored: ([clips, V] float32, [V] constant, [V] grayordinate columns) each."""
+    for path, data, window, kept in _read_ahead(paths, columns, config):
+        z, constant = detrend_zscore(data, config.detrend_order, path, window)
+        yield z, constant, kept
+
+
+def split_half_correlation(
+    first: np.ndarray,
+    second: np.ndarray,
+    order: int,
+    source: str | Path = "data",
+    windows: tuple[slice, slice] | None = None,
+):
+    """Per column, the correlation of two presentations after removing each one's polynomial trend.
+
+    first, second: [T, V] (rows `windows` of each) -> ([V] r, [V] constant): kernels.split_half_rows, which never
+    forms the detrended series. NaN or infinite values raise, naming `source`.
     """
-    data, layout = read_series(path)
-    kept = columns(layout, path)
-    data = data[:, kept]
-    nan_columns = ~np.isfinite(data).all(axis=0)
-    if nan_columns.any():
-        raise ValueError(f"{path}: {int(nan_columns.sum())} grayordinates contain NaN or infinite values")
-    window = movie_window(len(data), config, path)
-    z, constant = detrend_zscore(data[window], config.detrend_order, dtype)
-    return z, constant, _as_indices(kept, layout)
+    window_a, window_b = windows or (slice(None), slice(None))
+    start_a, stop_a, _ = window_a.indices(len(first))
+    start_b, stop_b, _ = window_b.indices(len(second))
+    if stop_a - start_a != stop_b - start_b:
+        raise ValueError(f"{source}: the presentations have windows of {stop_a - start_a} and {stop_b - start_b} volumes")
+    rows_a, rows_b = np.ascontiguousarray(first.T), np.ascontiguousarray(second.T)
+    basis = trend_basis(stop_a - start_a, order)
+    r, constant, nonfinite = split_half_rows(rows_a, rows_b, start_a, start_b, basis)
+    if nonfinite.any():
+        raise ValueError(f"{source}: {int(nonfinite.sum())} grayordinates contain NaN or infinite values")
+    return r, constant
+
+
+def _movie_reproducibility(first: tuple, second: tuple, order: int):
+    """Fisher z of the split-half correlation of one training movie from its two read presentations
+    ((path, data, window, columns) each): ([V] z, [V] constant, [V] columns)."""
+    (path_first, data_first, window_first, columns_first), (path_second, data_second, window_second, columns_second) = (
+        first,
+        second,
+    )
+    if not np.array_equal(columns_first, columns_second):
+        raise ValueError(f"{path_second}: its grayordinates differ from those of {path_first}")
+    source = f"{path_first} or {path_second}"
+    r, constant = split_half_correlation(data_first, data_second, order, source, (window_first, window_second))
+    return np.arctanh(np.clip(r, -0.999999, 0.999999)), constant, columns_first
+
+
+class _SelectedColumns:
+    """Column selector of the second pass: the selected candidates (a class, so worker processes can take it)."""
+
+    def __init__(self, columns: ColumnSelector, candidate_index: np.ndarray, mask: np.ndarray):
+        self.columns, self.candidate_index, self.mask = columns, candidate_index, mask
+
+    def __call__(self, layout: Grayordinates, path: Path) -> np.ndarray:
+        candidates = _as_indices(self.columns(layout, path), layout)
+        if not np.array_equal(candidates, self.candidate_index):
+            raise ValueError(f"{path}: its grayordinates differ from those of the training runs")
+        return candidates[self.mask]
 
 
 @dataclass
@@ -163,37 +217,20 @@ def reproducibility_selection(
     return Selection(candidates, mask, t, p_corrected, np.tanh(fisher_z.mean(axis=0)), constant)
 
 
-def _load_runs(paths: list[Path], columns: ColumnSelector, config: PreprocessConfig, threads: int, dtype=np.float64):
-    """_load_run over `paths` in order, with up to `threads` runs read and processed ahead (numpy and file reads
-    release the GIL, so reading one run overlaps processing another); memory stays at `threads` + 1 runs."""
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        pending = deque()
-        for path in paths:
-            pending.append(pool.submit(_load_run, path, columns, config, dtype))
-            if len(pending) > threads:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-
-
-def select_voxels(train_runs: list[RunFiles], columns, config: PreprocessConfig, threads: int = 1) -> Selection:
+def select_voxels(train_runs: list[RunFiles], columns, config: PreprocessConfig) -> Selection:
     """First pass: reproducibility of the first two presentations of every training movie."""
     for run in train_runs:
         if len(run.paths) < 2:
             raise ValueError(f"{run.name}: voxel selection needs two presentations, found {len(run.paths)}")
     fisher_z, constant, candidates = [], None, None
-    # float32 suffices for the selection statistics and halves the work of this pass over the whole cortex
-    loaded = _load_runs([p for run in train_runs for p in run.paths[:2]], columns, config, threads, np.float32)
+    presentations = _read_ahead([path for run in train_runs for path in run.paths[:2]], columns, config)
     for run in tqdm(train_runs, desc="reproducibility", unit="movie"):
-        z1, const1, columns1 = next(loaded)
-        z2, const2, columns2 = next(loaded)
-        candidates = columns1 if candidates is None else candidates
-        for path, cols in ((run.paths[0], columns1), (run.paths[1], columns2)):
-            if not np.array_equal(cols, candidates):
-                raise ValueError(f"{path}: its grayordinates differ from those of {train_runs[0].paths[0]}")
-        r = np.clip((z1 * z2).mean(axis=0), -0.999999, 0.999999)
-        fisher_z.append(np.arctanh(r))
-        run_constant = const1 | const2
+        z, run_constant, run_columns = _movie_reproducibility(next(presentations), next(presentations), config.detrend_order)
+        if candidates is None:
+            candidates = run_columns
+        elif not np.array_equal(run_columns, candidates):
+            raise ValueError(f"{run.paths[0]}: its grayordinates differ from those of {train_runs[0].paths[0]}")
+        fisher_z.append(z)
         constant = run_constant if constant is None else constant | run_constant
     if len(fisher_z) < 2:
         raise ValueError(f"voxel selection needs at least two training movies, got {len(fisher_z)}")
@@ -212,9 +249,9 @@ def preprocess_subject(
     config: PreprocessConfig,
     out_path: str | Path,
     attrs: dict | None = None,
-    threads: int = 1,
+    workers: int = 1,
 ) -> Selection:
-    """Preprocess one subject's runs and write `out_path` (HDF5):
+    """Preprocess one subject's runs and write `out_path` (HDF5), with `workers` threads in the per-vertex kernels:
 
     train [N_train, reps, V] (or [N_train, V] when averaged), test [N_test, V] (presentations averaged),
     train_clip_id, test_clip_id, voxel_index [V] (grayordinate columns of the source files), the selection
@@ -225,18 +262,9 @@ def preprocess_subject(
         raise FileNotFoundError(f"{len(missing)} fMRI runs are missing: {', '.join(missing[:10])}")
     train_runs = [r for r in runs if r.split == "train"]
     test_runs = [r for r in runs if r.split == "test"]
-    with threadpool_limits(1 if threads > 1 else None, user_api="blas"):  # worker threads, not BLAS threads
-        return _preprocess_subject(runs, train_runs, test_runs, columns, config, out_path, attrs or {}, threads)
-
-
-def _preprocess_subject(runs, train_runs, test_runs, columns, config, out_path, attrs, threads) -> Selection:
-    selection = select_voxels(train_runs, columns, config, threads)
-
-    def selected(layout, path):
-        candidates = _as_indices(columns(layout, path), layout)
-        if not np.array_equal(candidates, selection.candidate_index):
-            raise ValueError(f"{path}: its grayordinates differ from those of the training runs")
-        return candidates[selection.mask]
+    numba.set_num_threads(max(1, min(workers, numba.config.NUMBA_NUM_THREADS)))
+    selection = select_voxels(train_runs, columns, config)
+    selected = _SelectedColumns(columns, selection.candidate_index, selection.mask)
 
     n_clips = config.clips_per_run
     n_reps = min(len(r.paths) for r in train_runs)
@@ -246,12 +274,12 @@ def _preprocess_subject(runs, train_runs, test_runs, columns, config, out_path, 
         train_shape = (train_shape[0], n_voxels)
     with atomic_output(out_path) as tmp, h5py.File(tmp, "w") as h5:
         train = h5.create_dataset("train", shape=train_shape, dtype=np.float32, chunks=(n_clips, *train_shape[1:]))
-        loaded = _load_runs([p for run in train_runs for p in run.paths[:n_reps]], selected, config, threads)
+        loaded = _load_runs([path for run in train_runs for path in run.paths[:n_reps]], selected, config)
         for i, run in enumerate(tqdm(train_runs, desc="train runs", unit="movie")):
             reps = np.stack([next(loaded)[0] for _ in range(n_reps)], axis=1)
             train[i * n_clips : (i + 1) * n_clips] = reps.mean(axis=1) if config.train_repeats == "average" else reps
         test = h5.create_dataset("test", shape=(len(test_runs) * n_clips, n_voxels), dtype=np.float32)
-        loaded = _load_runs([p for run in test_runs for p in run.paths], selected, config, threads)
+        loaded = _load_runs([path for run in test_runs for path in run.paths], selected, config)
         for i, run in enumerate(tqdm(test_runs, desc="test runs", unit="movie")):
             total = np.zeros((n_clips, n_voxels), dtype=np.float64)
             for _ in run.paths:  # presentations are summed as they arrive, never held together
@@ -271,7 +299,7 @@ def _preprocess_subject(runs, train_runs, test_runs, columns, config, out_path, 
         h5.attrs["runs"] = json.dumps(
             [{"name": r.name, "split": r.split, "reps": list(r.reps), "paths": list(map(str, r.paths))} for r in runs]
         )
-        for key, value in attrs.items():
+        for key, value in (attrs or {}).items():
             h5.attrs[key] = value if isinstance(value, (int, float, str)) else json.dumps(value)
     return selection
 
@@ -328,15 +356,11 @@ def preprocess_timed_runs(
         raise FileNotFoundError(f"{len(missing)} fMRI runs are missing: {', '.join(missing)}")
     train_rows, train_ids, test_sums, test_counts, roi = [], [], {}, {}, None
     for run, path in tqdm(run_paths.items(), desc="runs", unit="run"):
-        data, layout = read_series(path)
-        kept = _as_indices(columns(layout, path), layout)
+        data, _, kept = read_series(path, columns)
         if roi is not None and not np.array_equal(kept, roi):
             raise ValueError(f"{path}: its grayordinates differ from those of the first run")
         roi = kept
-        data = data[:, kept]
-        if not np.isfinite(data).all():
-            raise ValueError(f"{path}: {int((~np.isfinite(data).all(axis=0)).sum())} grayordinates contain NaN or infinite values")
-        z, constant = detrend_zscore(data, detrend_order)
+        z, constant = detrend_zscore(data, detrend_order, path)
         if constant.any():
             log.warning("%s: %d constant grayordinates (kept as zeros)", path, int(constant.sum()))
         for clip in (c for c in clips if c.run == run):
