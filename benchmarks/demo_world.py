@@ -37,9 +37,13 @@ def main() -> None:
         start = time.perf_counter()
         files = generate_world(config, out, workers=args.workers)
         seconds = time.perf_counter() - start
-        peak_mb = max(
-            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        ) / 1024
+        peak_mb = (
+            max(
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+            )
+            / 1024
+        )
 
         n_train = config.train_segments * config.clips_per_segment
         n_test = config.test_segments * config.clips_per_segment

@@ -56,8 +56,12 @@ print(json.dumps({"seconds": time.perf_counter() - start, "jit": jit}))
 
 def brain_models() -> BrainModelAxis:
     rng = np.random.default_rng(0)
-    left = BrainModelAxis.from_surface(np.sort(rng.choice(SURFACE, CORTEX[0], replace=False)), SURFACE, name="CortexLeft")
-    right = BrainModelAxis.from_surface(np.sort(rng.choice(SURFACE, CORTEX[1], replace=False)), SURFACE, name="CortexRight")
+    left = BrainModelAxis.from_surface(
+        np.sort(rng.choice(SURFACE, CORTEX[0], replace=False)), SURFACE, name="CortexLeft"
+    )
+    right = BrainModelAxis.from_surface(
+        np.sort(rng.choice(SURFACE, CORTEX[1], replace=False)), SURFACE, name="CortexRight"
+    )
     mask = np.zeros(MNI_2MM_SHAPE, dtype=bool)
     mask.flat[np.sort(rng.choice(mask.size, SUBCORTICAL, replace=False))] = True
     return left + right + BrainModelAxis.from_mask(mask, name="thalamus_left", affine=MNI_2MM_AFFINE)
@@ -99,8 +103,17 @@ def sequential_read_mb_s(paths: list[Path]) -> float:
 
 def preprocess_seconds(raw: Path, args, out: Path) -> tuple[float, float]:
     """Wall time, kernel load time and peak memory (MB) of preprocess_subject, run in a child process."""
-    command = [sys.executable, "-c", CHILD, str(raw), str(args.train), str(args.test), str(args.test_reps), str(out),
-               str(args.workers)]
+    command = [
+        sys.executable,
+        "-c",
+        CHILD,
+        str(raw),
+        str(args.train),
+        str(args.test),
+        str(args.test_reps),
+        str(out),
+        str(args.workers),
+    ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     result = subprocess.run(command, check=True, capture_output=True, text=True)
     peak_mb = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
@@ -123,9 +136,11 @@ def main() -> None:
         size_mb = sum(p.stat().st_size for p in paths) / 1e6
         out = Path(scratch) / "subject1.h5"
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores; preprocess_subject with {args.workers} threads")
-        print(f"runs: {len(paths)} x {VOLUMES} volumes x 91,282 grayordinates = {size_mb:.0f} MB of CIFTI "
-              f"({args.train} training movies x 2, {args.test} test movies x {args.test_reps}; training runs are "
-              f"read twice: selection, then output)")
+        print(
+            f"runs: {len(paths)} x {VOLUMES} volumes x 91,282 grayordinates = {size_mb:.0f} MB of CIFTI "
+            f"({args.train} training movies x 2, {args.test} test movies x {args.test_reps}; training runs are "
+            f"read twice: selection, then output)"
+        )
         for cache in ("cold", "warm"):
             if cache == "cold":
                 evict(paths)
@@ -134,10 +149,12 @@ def main() -> None:
                 evict(paths)
             seconds, jit, peak_mb = preprocess_seconds(raw, args, out)
             throughput = size_mb / seconds
-            print(f"{cache} page cache: raw sequential read {read_speed:.0f} MB/s; preprocess_subject {seconds:.1f} s "
-                  f"({seconds / len(paths):.2f} s per run) = {throughput:.0f} MB/s, "
-                  f"{throughput / read_speed:.0%} of raw read (target >= 50%); peak memory {peak_mb:.0f} MB "
-                  f"(target < 3000 MB); kernel load/compile {jit:.2f} s once per process, not counted")
+            print(
+                f"{cache} page cache: raw sequential read {read_speed:.0f} MB/s; preprocess_subject {seconds:.1f} s "
+                f"({seconds / len(paths):.2f} s per run) = {throughput:.0f} MB/s, "
+                f"{throughput / read_speed:.0%} of raw read (target >= 50%); peak memory {peak_mb:.0f} MB "
+                f"(target < 3000 MB); kernel load/compile {jit:.2f} s once per process, not counted"
+            )
 
 
 if __name__ == "__main__":

@@ -98,8 +98,16 @@ def test_timed_runs_pair_each_clip_with_its_lagged_volume_and_average_the_test(t
     late = tmp_path / "late.csv"
     late.write_text("run,segment,start_s,end_s\nMOVIE1,segA,60,68\nMOVIE1,testretest,10,20\n")
     with pytest.raises(ValueError, match="MOVIE1.dtseries.nii: clip MOVIE1_segA_7 needs volume 70"):
-        preprocess_timed_runs(short, timed_clips(read_clip_times(late), "testretest"), lambda l, p: slice(0, 60),
-                              tmp_path / "late.h5", 1.0, 1.0, 4, "testretest")
+        preprocess_timed_runs(
+            short,
+            timed_clips(read_clip_times(late), "testretest"),
+            lambda l, p: slice(0, 60),
+            tmp_path / "late.h5",
+            1.0,
+            1.0,
+            4,
+            "testretest",
+        )
     assert not (tmp_path / "late.h5").exists()
 
 
@@ -182,5 +190,7 @@ def test_hcp_raw_fetches_support_files_from_an_s3_prefix(tmp_path):
     run_file.parent.mkdir(parents=True)
     run_file.write_bytes(b"run")
     support = ["stimuli/7T_MOVIE1_CC1_v2.mp4"]
-    ensure_hcp_raw(tmp_path, ["100610"], runs, support, tmp_path / "m.sha256", support_prefix="resources/", client=FakeS3())
+    ensure_hcp_raw(
+        tmp_path, ["100610"], runs, support, tmp_path / "m.sha256", support_prefix="resources/", client=FakeS3()
+    )
     assert (tmp_path / support[0]).read_bytes() == b"movie bytes"

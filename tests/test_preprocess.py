@@ -234,7 +234,9 @@ def default_snr_world(tmp_path_factory):
 
 def test_selection_recovers_the_true_visual_vertices(default_snr_world, tmp_path):
     world, raw = default_snr_world
-    runs = layout.subject_runs(raw, 1, world.train_segments, world.test_segments, world.train_repeats, world.test_repeats)
+    runs = layout.subject_runs(
+        raw, 1, world.train_segments, world.test_segments, world.train_repeats, world.test_repeats
+    )
     kept = world.clips_per_segment
     config = PreprocessConfig(trim={kept + 5: (1, 4), kept + 6: (2, 4)}, lag_trs=2)  # defaults: Bonferroni p < 0.05
     out = tmp_path / "subject1.h5"

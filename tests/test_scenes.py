@@ -71,7 +71,9 @@ def test_motion_energy_is_direction_selective(motion, direction):
 
 
 def test_captions_describe_a_cut_and_keep_the_basic_limit():
-    first = Scene(0.0, 3.0, "checkered", ("navy", "brown"), (SceneObject("star", "red", "small", "rotate", 0.3, 0.3, 90.0),))
+    first = Scene(
+        0.0, 3.0, "checkered", ("navy", "brown"), (SceneObject("star", "red", "small", "rotate", 0.3, 0.3, 90.0),)
+    )
     second = Scene(
         3.0,
         4.0,

@@ -116,7 +116,6 @@ def test_ci_runs_the_readme_test_command():
     assert command in readme
 
 
-
 def _cc2017_config(tmp_path, raw_dir, download_url):
     settings = yaml.safe_load(TINY_CONFIG.read_text())
     settings["datasets"] = ["cc2017"]

@@ -39,7 +39,9 @@ def test_cifti_files_load_with_expected_axes_and_volume_counts(tiny_world):
                 assert isinstance(series, SeriesAxis) and isinstance(models, BrainModelAxis)
                 assert series.step == config.tr and series.unit == "SECOND"
                 # CC2017 convention: 1 (or 2 for test2+) leading and 4 trailing volumes around the movie.
-                expected = (2 if run.name not in ("test1",) and run.split == "test" else 1) + config.clips_per_segment + 4
+                expected = (
+                    (2 if run.name not in ("test1",) and run.split == "test" else 1) + config.clips_per_segment + 4
+                )
                 assert data.shape[0] == series.size == expected == n_volumes(config, run)
                 structures = [name for name, _, _ in models.iter_structures()]
                 assert structures[:2] == ["CIFTI_STRUCTURE_CORTEX_LEFT", "CIFTI_STRUCTURE_CORTEX_RIGHT"]
@@ -57,7 +59,12 @@ def test_mp4_files_decode_with_expected_frames_and_rate(tiny_world):
         assert path == layout.stimulus_path(out, run)
         frames, fps = read_mp4(path)
         assert fps == config.fps
-        assert frames.shape == (config.clips_per_segment * config.frames_per_clip, config.frame_size, config.frame_size, 3)
+        assert frames.shape == (
+            config.clips_per_segment * config.frames_per_clip,
+            config.frame_size,
+            config.frame_size,
+            3,
+        )
         assert frames.std() > 10, "the movie shows something"
 
 

@@ -15,6 +15,7 @@ every movie into one HDF5 file:
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import sys
@@ -206,11 +207,7 @@ def _resolve_backend(backend: str) -> str:
         raise ValueError(f"unknown video backend {backend!r}; expected one of {BACKENDS}")
     if backend != "auto":
         return backend
-    try:
-        import decord  # noqa: F401  (only whether it imports matters here)
-    except ImportError:
-        return "pyav"
-    return "decord"
+    return "decord" if importlib.util.find_spec("decord") is not None else "pyav"
 
 
 def center_crop_resize(frames: np.ndarray, size: int) -> np.ndarray:

@@ -252,7 +252,9 @@ def read_clip_times(path: str | Path) -> list[tuple[str, str, float, float]]:
     return rows
 
 
-def timed_clips(rows: list[tuple[str, str, float, float]], test_segment: str, clip_seconds: float = 1.0) -> list[TimedClip]:
+def timed_clips(
+    rows: list[tuple[str, str, float, float]], test_segment: str, clip_seconds: float = 1.0
+) -> list[TimedClip]:
     """Whole clip windows inside every segment. Training clips are named `{run}_{segment}_{k}`; clips of the
     repeated test segment `{segment}_{k}` in every run, so that its presentations can be averaged by id."""
     clips = []
@@ -311,4 +313,6 @@ def ensure_hcp_raw(
     missing = [key for key in keys if not (raw_dir / key).is_file()]
     if missing:
         s3_download(HCP_BUCKET, missing, raw_dir, client=client)
-    write_checksums([raw_dir / key for key in keys] + [raw_dir / name for name in support_files], raw_dir, Path(manifest))
+    write_checksums(
+        [raw_dir / key for key in keys] + [raw_dir / name for name in support_files], raw_dir, Path(manifest)
+    )

@@ -12,7 +12,8 @@ p below alpha, or the top K by p. Vertices that are constant in any run cannot b
 from selection and logged.
 
 Test presentations are averaged (minus a per-subject exclusion list); training presentations are kept apart or
-averaged. Two passes over the files keep two runs in memory at a time: the first computes the selection from the training runs, the second writes the selected vertices.
+averaged. Two passes over the files keep two runs in memory at a time: the first computes the selection from the
+training runs, the second writes the selected vertices.
 """
 
 from __future__ import annotations
@@ -150,7 +151,9 @@ def split_half_correlation(
     start_a, stop_a, _ = window_a.indices(len(first))
     start_b, stop_b, _ = window_b.indices(len(second))
     if stop_a - start_a != stop_b - start_b:
-        raise ValueError(f"{source}: the presentations have windows of {stop_a - start_a} and {stop_b - start_b} volumes")
+        raise ValueError(
+            f"{source}: the presentations have windows of {stop_a - start_a} and {stop_b - start_b} volumes"
+        )
     rows_a, rows_b = np.ascontiguousarray(first.T), np.ascontiguousarray(second.T)
     basis = trend_basis(stop_a - start_a, order)
     r, constant, nonfinite = split_half_rows(rows_a, rows_b, start_a, start_b, basis)
@@ -174,7 +177,7 @@ def _movie_reproducibility(first: tuple, second: tuple, order: int):
 
 
 class _SelectedColumns:
-    """Column selector of the second pass: the selected candidates (a class, so worker processes can take it)."""
+    """Column selector of the second pass: the selected candidates, checked against those of the first pass."""
 
     def __init__(self, columns: ColumnSelector, candidate_index: np.ndarray, mask: np.ndarray):
         self.columns, self.candidate_index, self.mask = columns, candidate_index, mask
@@ -225,7 +228,9 @@ def select_voxels(train_runs: list[RunFiles], columns, config: PreprocessConfig)
     fisher_z, constant, candidates = [], None, None
     presentations = _read_ahead([path for run in train_runs for path in run.paths[:2]], columns, config)
     for run in tqdm(train_runs, desc="reproducibility", unit="movie"):
-        z, run_constant, run_columns = _movie_reproducibility(next(presentations), next(presentations), config.detrend_order)
+        z, run_constant, run_columns = _movie_reproducibility(
+            next(presentations), next(presentations), config.detrend_order
+        )
         if candidates is None:
             candidates = run_columns
         elif not np.array_equal(run_columns, candidates):
@@ -385,8 +390,14 @@ def preprocess_timed_runs(
         h5["test_presentations"] = np.array([test_counts[c] for c in test_ids], dtype=np.int32)
         h5["voxel_index"] = roi.astype(np.int64)
         h5.attrs["preprocessing"] = json.dumps(
-            {"tr": tr, "clip_seconds": clip_seconds, "lag_trs": lag_trs, "test_segment": test_segment,
-             "detrend_order": detrend_order, "selection": "roi"}
+            {
+                "tr": tr,
+                "clip_seconds": clip_seconds,
+                "lag_trs": lag_trs,
+                "test_segment": test_segment,
+                "detrend_order": detrend_order,
+                "selection": "roi",
+            }
         )
         h5.attrs["runs"] = json.dumps({run: str(path) for run, path in run_paths.items()})
         for key, value in (attrs or {}).items():

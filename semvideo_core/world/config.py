@@ -79,10 +79,14 @@ class WorldConfig:
             raise ValueError("demo world noise: drift_fraction + ar1_fraction must not exceed 1")
         low, high = self.scene_seconds
         if not 1 <= low <= high:
-            raise ValueError(f"demo world scene_seconds must be [min, max] with 1 <= min <= max, got {self.scene_seconds}")
+            raise ValueError(
+                f"demo world scene_seconds must be [min, max] with 1 <= min <= max, got {self.scene_seconds}"
+            )
         if self.fps * self.tr != self.frames_per_clip:
             raise ValueError(f"demo world fps * tr must be a whole number of frames, got {self.fps} * {self.tr}")
         if self.frame_size % self.feature_grid:
-            raise ValueError(f"demo world frame_size {self.frame_size} must be a multiple of feature_grid {self.feature_grid}")
+            raise ValueError(
+                f"demo world frame_size {self.frame_size} must be a multiple of feature_grid {self.feature_grid}"
+            )
         if self.frame_size % 2:
             raise ValueError(f"demo world frame_size must be even for H.264 (yuv420p), got {self.frame_size}")

@@ -58,7 +58,9 @@ def pixel_features(frames: np.ndarray, previous_luma: np.ndarray, grid: int) -> 
     directional = [
         _pool(np.maximum(sign * flow, 0) * 100.0, coarse) for flow in (flow_x, flow_y) for sign in (1, -1)
     ]  # right, left, down, up
-    motion = np.concatenate([np.stack(directional, axis=-1).reshape(len(frames), -1), _pool(np.abs(temporal), grid)], axis=1)
+    motion = np.concatenate(
+        [np.stack(directional, axis=-1).reshape(len(frames), -1), _pool(np.abs(temporal), grid)], axis=1
+    )
     return np.concatenate([colour, motion], axis=1).astype(np.float32)
 
 

@@ -102,7 +102,9 @@ def build_subject(rng: np.random.Generator, number: int, n_cortical: int, config
     return SubjectModel(number, models, visual, weights, baseline, noise_sd, signal_sd)
 
 
-def subject_signals(subject: SubjectModel, latents: dict[str, np.ndarray], movie_rows: dict[str, slice]) -> dict[str, np.ndarray]:
+def subject_signals(
+    subject: SubjectModel, latents: dict[str, np.ndarray], movie_rows: dict[str, slice]
+) -> dict[str, np.ndarray]:
     """Noise-free stimulus responses per run [volumes, grayordinates], without the baseline.
 
     Each visual vertex is scaled so that its variance within a run's movie volumes, averaged over runs, is

@@ -99,7 +99,9 @@ def _render_movie(config: WorldConfig, run: layout.Run, scenes: list[Scene], pat
     with Mp4Writer(path, fps, size, crf=config.video_crf) as writer:
         for index, scene in enumerate(scenes):
             frames_of_shot = np.flatnonzero(shot_of_frame == index)
-            for chunk in np.array_split(frames_of_shot, max(1, int(np.ceil(len(frames_of_shot) / RENDER_CHUNK_FRAMES)))):
+            for chunk in np.array_split(
+                frames_of_shot, max(1, int(np.ceil(len(frames_of_shot) / RENDER_CHUNK_FRAMES)))
+            ):
                 frames = render_scene(scene, frame_times[chunk] - scene.start, size)
                 writer.write(frames)
                 rows.append(frame_features(frames, previous, scene, config.feature_grid))
@@ -116,7 +118,9 @@ def _render_movie(config: WorldConfig, run: layout.Run, scenes: list[Scene], pat
 
 def _simulate_subject(config: WorldConfig, number: int, latents: dict[str, np.ndarray], out_dir: Path) -> dict:
     """Write every CIFTI run of one subject; return its ground truth."""
-    subject = build_subject(np.random.default_rng([config.seed, 2, number]), number, config.cortical_vertices[number - 1], config)
+    subject = build_subject(
+        np.random.default_rng([config.seed, 2, number]), number, config.cortical_vertices[number - 1], config
+    )
     runs = world_runs(config)
     movie_rows = {run.name: slice(run.leading_volumes, run.leading_volumes + config.clips_per_segment) for run in runs}
     signals = subject_signals(subject, latents, movie_rows)
@@ -199,18 +203,26 @@ def generate_world(config: WorldConfig, out_dir: str | Path, workers: int = 1) -
     runs = world_runs(config)
     movie_seconds = config.clips_per_segment * config.tr
     movies = {
-        run.name: sample_movie(np.random.default_rng([config.seed, 0, ordinal]), movie_seconds, config.scene_seconds, config.max_objects)
+        run.name: sample_movie(
+            np.random.default_rng([config.seed, 0, ordinal]), movie_seconds, config.scene_seconds, config.max_objects
+        )
         for ordinal, run in enumerate(runs)
     }
 
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
         log.info("rendering %d movies of %g s at %d px", len(runs), movie_seconds, config.frame_size)
-        futures = {run.name: pool.submit(_render_movie, config, run, movies[run.name], path) for run, path in zip(runs, files.stimuli)}
+        futures = {
+            run.name: pool.submit(_render_movie, config, run, movies[run.name], path)
+            for run, path in zip(runs, files.stimuli)
+        }
         features = {name: future.result() for name, future in tqdm(futures.items(), desc="stimuli", unit="movie")}
 
         # z-score every feature over the movie frames of all runs, then project onto the shared latent space.
         movie_frames = {
-            run.name: slice(run.leading_volumes * config.frames_per_clip, (run.leading_volumes + config.clips_per_segment) * config.frames_per_clip)
+            run.name: slice(
+                run.leading_volumes * config.frames_per_clip,
+                (run.leading_volumes + config.clips_per_segment) * config.frames_per_clip,
+            )
             for run in runs
         }
         stacked = np.concatenate([features[name][rows] for name, rows in movie_frames.items()])
@@ -218,15 +230,21 @@ def generate_world(config: WorldConfig, out_dir: str | Path, workers: int = 1) -
         sd[sd == 0] = 1.0
         projection = shared_projection(np.random.default_rng([config.seed, 1]), config.feature_grid, config.latent_dim)
         latents = {
-            run.name: latent_timecourse((features[run.name] - mean) / sd, projection, config.fps, config.tr, n_volumes(config, run))
+            run.name: latent_timecourse(
+                (features[run.name] - mean) / sd, projection, config.fps, config.tr, n_volumes(config, run)
+            )
             for run in runs
         }
-        movie_volumes = np.concatenate([latents[run.name][run.leading_volumes : run.leading_volumes + config.clips_per_segment] for run in runs])
+        movie_volumes = np.concatenate(
+            [latents[run.name][run.leading_volumes : run.leading_volumes + config.clips_per_segment] for run in runs]
+        )
         latent_mean, latent_sd = movie_volumes.mean(axis=0), movie_volumes.std(axis=0)
         latents = {name: (latent - latent_mean) / latent_sd for name, latent in latents.items()}
 
         log.info("simulating fMRI for %d subjects", config.n_subjects)
-        futures = {k: pool.submit(_simulate_subject, config, k, latents, out_dir) for k in range(1, config.n_subjects + 1)}
+        futures = {
+            k: pool.submit(_simulate_subject, config, k, latents, out_dir) for k in range(1, config.n_subjects + 1)
+        }
         subjects = {k: future.result() for k, future in tqdm(futures.items(), desc="subjects", unit="subject")}
 
     clips, captions = _clip_table(config, movies)

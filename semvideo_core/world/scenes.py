@@ -141,7 +141,9 @@ def sample_scene(rng: np.random.Generator, start: float, duration: float, max_ob
     return Scene(start, duration, background, (bg_names[first], bg_names[second]), objects)
 
 
-def sample_movie(rng: np.random.Generator, seconds: float, scene_seconds: tuple[int, int], max_objects: int) -> list[Scene]:
+def sample_movie(
+    rng: np.random.Generator, seconds: float, scene_seconds: tuple[int, int], max_objects: int
+) -> list[Scene]:
     """Shots that tile `[0, seconds)`, each lasting a whole number of seconds in `scene_seconds` (the last one cut short)."""
     scenes, start = [], 0.0
     while start < seconds:
