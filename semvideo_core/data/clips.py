@@ -16,6 +16,7 @@ every movie into one HDF5 file:
 from __future__ import annotations
 
 import importlib.util
+from abc import ABC, abstractmethod
 import json
 import logging
 import sys
@@ -63,7 +64,7 @@ def _nearest_frame(positions: np.ndarray) -> np.ndarray:
     return np.floor(positions + 0.5 + ROUNDING_EPSILON).astype(np.int64)
 
 
-class VideoFrames:
+class VideoFrames(ABC):
     """A decoded video, read by frame index. Use as a context manager, or call `close`."""
 
     backend: str  # "decord" or "pyav"
@@ -73,12 +74,13 @@ class VideoFrames:
     width: int
     height: int
 
+    @abstractmethod
     def get(self, indices: np.ndarray) -> np.ndarray:
         """Frames at the 0-based `indices` (any order, repeats allowed): [n, height, width, 3] uint8 RGB."""
-        raise NotImplementedError
 
+    @abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        """Release the decoder."""
 
     def _check_indices(self, indices: np.ndarray) -> np.ndarray:
         indices = np.asarray(indices, dtype=np.int64).reshape(-1)
