@@ -39,10 +39,13 @@ def _centre_and_project(x, start, basis, coefficients):
 
 @njit(cache=True, parallel=True, fastmath=FAST, nogil=True)
 def detrend_zscore_rows(x, start, basis):
-    """x[:, start:start + T] -> (z [V, T] float32, constant [V], nonfinite [V]): trend removed, z-scored (ddof 0)."""
+    """x[:, start:start + T] -> (z [T, V] float32, constant [V], nonfinite [V]): trend removed, z-scored (ddof 0).
+
+    z comes out time-major, the layout of the HDF5 outputs, so no transpose follows.
+    """
     n_rows = x.shape[0]
     n_basis, n_time = basis.shape
-    z = np.zeros((n_rows, n_time), dtype=np.float32)
+    z = np.zeros((n_time, n_rows), dtype=np.float32)
     constant = np.zeros(n_rows, dtype=np.bool_)
     nonfinite = np.zeros(n_rows, dtype=np.bool_)
     for v in prange(n_rows):
@@ -65,7 +68,7 @@ def detrend_zscore_rows(x, start, basis):
             constant[v] = True
             continue
         for t in range(n_time):
-            z[v, t] = residual[t] / sd
+            z[t, v] = residual[t] / sd
     return z, constant, nonfinite
 
 

@@ -105,7 +105,7 @@ def detrend_zscore(
     z, constant, nonfinite = detrend_zscore_rows(rows, start, trend_basis(stop - start, order))
     if nonfinite.any():
         raise ValueError(f"{source}: {int(nonfinite.sum())} grayordinates contain NaN or infinite values")
-    return z.T, constant
+    return z, constant
 
 
 ColumnSelector = Callable[[Grayordinates, Path], "np.ndarray | slice"]  # a file's layout -> columns to keep
