@@ -1,6 +1,6 @@
 """Preprocessing throughput on a CC2017-sized subject, beside the raw read speed of the same files.
 
-    python benchmarks/preprocess_fmri.py [--train 3] [--test 1] [--test-reps 8] [--workers 2] [--dir DIR]
+    python benchmarks/preprocess_fmri.py [--train 3] [--test 1] [--test-reps 8] [--workers 1] [--dir DIR]
 
 Builds CIFTI runs of 91,282 grayordinates (59,412 cortical vertices + 31,870 subcortical voxels) x 245 volumes,
 as in CC2017, with fewer runs than the real 86 per subject but the same train/test mix (36 training runs read
@@ -127,7 +127,7 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=3, help="training movies (2 presentations each)")
     parser.add_argument("--test", type=int, default=1, help="test movies")
     parser.add_argument("--test-reps", type=int, default=8, help="presentations of each test movie")
-    parser.add_argument("--workers", type=int, default=2, help="numba threads of preprocess_subject")
+    parser.add_argument("--workers", type=int, default=1, help="numba threads of preprocess_subject (the reading thread runs beside them)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per condition (the median is printed)")
     parser.add_argument("--dir", type=Path, help="where to build the files (default: a temporary folder)")
     args = parser.parse_args()
