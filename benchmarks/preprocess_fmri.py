@@ -127,7 +127,12 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=3, help="training movies (2 presentations each)")
     parser.add_argument("--test", type=int, default=1, help="test movies")
     parser.add_argument("--test-reps", type=int, default=8, help="presentations of each test movie")
-    parser.add_argument("--workers", type=int, default=1, help="numba threads of preprocess_subject (the reading thread runs beside them)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="numba threads of preprocess_subject (the reading thread runs beside them)",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per condition (the median is printed)")
     parser.add_argument("--dir", type=Path, help="where to build the files (default: a temporary folder)")
     args = parser.parse_args()
