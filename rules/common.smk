@@ -5,6 +5,7 @@ from snakemake.utils import validate
 
 from semvideo_core.data import cc2017_layout
 from semvideo_core.data import hcp as hcp_layout
+from semvideo_core.data.preprocess import PreprocessConfig, trim_rule
 from semvideo_core.world import WorldConfig, world_files
 
 validate(config, "../schemas/config.schema.yaml", set_default=True)
@@ -142,8 +143,8 @@ def movie_inputs(wildcards):
 
 
 def clips_per_run(dataset):
-    trim = cc2017_like_layout(dataset)["trim"][0]
-    return trim["volumes"] - trim["drop_first"] - trim["drop_last"]
+    """Clips per movie: the volumes the trimming rule keeps (the rule itself is checked here)."""
+    return PreprocessConfig(trim=trim_rule(cc2017_like_layout(dataset)["trim"])).clips_per_run
 
 
 def final_outputs():

@@ -22,7 +22,7 @@ import json
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import h5py
@@ -60,7 +60,6 @@ class PreprocessConfig:
     alpha: float = 0.05  # Bonferroni-corrected p threshold
     top_k: int = 4500
     train_repeats: str = "separate"
-    clip_ids: dict[str, list[str]] = field(default_factory=dict)  # run name -> its clip ids, in order
 
     def __post_init__(self):
         if self.selection not in SELECTION_METHODS:
@@ -293,19 +292,18 @@ def preprocess_subject(
 
         strings = h5py.string_dtype()
         for name, split_runs in (("train_clip_id", train_runs), ("test_clip_id", test_runs)):
-            ids = [clip for run in split_runs for clip in _clip_ids(run, n_clips, config)]
+            ids = [f"{run.name}_{j + 1}" for run in split_runs for j in range(n_clips)]  # as cc2017_layout.clip_id
             h5.create_dataset(name, data=np.array(ids, dtype=object), dtype=strings)
         h5["voxel_index"] = selection.candidate_index[selection.mask].astype(np.int64)
         for key in ("candidate_index", "t", "p_corrected", "mean_r", "excluded_constant"):
             h5[f"selection/{key}"] = getattr(selection, key)
-        parameters = {k: v for k, v in asdict(config).items() if k != "clip_ids"}
+        parameters = asdict(config)
         parameters["trim"] = {str(k): list(v) for k, v in config.trim.items()}
         h5.attrs["preprocessing"] = json.dumps(parameters)
         h5.attrs["runs"] = json.dumps(
             [{"name": r.name, "split": r.split, "reps": list(r.reps), "paths": list(map(str, r.paths))} for r in runs]
         )
-        for key, value in (attrs or {}).items():
-            h5.attrs[key] = value if isinstance(value, (int, float, str)) else json.dumps(value)
+        _write_attrs(h5, attrs)
     return selection
 
 
@@ -313,11 +311,10 @@ def _as_indices(columns: np.ndarray | slice, layout: Grayordinates) -> np.ndarra
     return np.arange(layout.count)[columns] if isinstance(columns, slice) else columns
 
 
-def _clip_ids(run: RunFiles, n_clips: int, config: PreprocessConfig) -> list[str]:
-    ids = config.clip_ids.get(run.name) or [f"{run.name}_{j + 1}" for j in range(n_clips)]
-    if len(ids) != n_clips:
-        raise ValueError(f"{run.name}: {len(ids)} clip ids for {n_clips} clips")
-    return ids
+def _write_attrs(h5: h5py.File, attrs: dict | None) -> None:
+    """Caller's attributes (dataset, subject, ...): scalars as they are, anything else as JSON."""
+    for key, value in (attrs or {}).items():
+        h5.attrs[key] = value if isinstance(value, (int, float, str)) else json.dumps(value)
 
 
 def group_runs(paths: list[str | Path], labels: list[tuple[str, str, int]]) -> list[RunFiles]:
@@ -400,5 +397,4 @@ def preprocess_timed_runs(
             }
         )
         h5.attrs["runs"] = json.dumps({run: str(path) for run, path in run_paths.items()})
-        for key, value in (attrs or {}).items():
-            h5.attrs[key] = value if isinstance(value, (int, float, str)) else json.dumps(value)
+        _write_attrs(h5, attrs)
