@@ -115,6 +115,7 @@ def preprocess_seconds(raw: Path, args, out: Path) -> tuple[float, float]:
         str(out),
         str(args.workers),
     ]
+    out.unlink(missing_ok=True)  # as Snakemake does before a job: freeing the old file's blocks is not timed
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     result = subprocess.run(command, check=True, capture_output=True, text=True)
     peak_mb = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024

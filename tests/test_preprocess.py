@@ -12,7 +12,15 @@ from nibabel.cifti2 import BrainModelAxis
 from scipy import stats
 
 from semvideo_core.data import cc2017_layout as layout
-from semvideo_core.data.cifti import MNI_2MM_AFFINE, MNI_2MM_SHAPE, cortex_columns, read_series, write_dtseries
+from semvideo_core.data import cifti
+from semvideo_core.data.cifti import (
+    MNI_2MM_AFFINE,
+    MNI_2MM_SHAPE,
+    ReadBuffer,
+    cortex_columns,
+    read_series,
+    write_dtseries,
+)
 from semvideo_core.data.preprocess import (
     PreprocessConfig,
     RunFiles,
@@ -107,6 +115,24 @@ def test_cortex_columns_by_structure_names_in_any_layout(tmp_path):
     write_dtseries(tmp_path / "split.dtseries.nii", np.zeros((3, len(split))), split, tr=2.0)
     columns = cortex_columns(read_series(tmp_path / "split.dtseries.nii")[1], "split.dtseries.nii")
     np.testing.assert_array_equal(columns, np.r_[0:30, 38:68])
+
+
+@pytest.mark.parametrize("merge_gap", [0, 1 << 20])
+def test_reads_into_a_reused_buffer_match_nibabel(tmp_path, monkeypatch, merge_gap):
+    # The buffer is reused across files and selections; sparse columns are read as separate spans (gap 0) or
+    # read through and compacted in place; unsorted and repeated columns come back in the order asked.
+    monkeypatch.setattr(cifti, "MERGE_GAP_BYTES", merge_gap)
+    models = _brain_models()
+    rng = np.random.default_rng(3)
+    buffer = ReadBuffer()
+    selections = [slice(0, 60), np.array([0, 1, 5, 6, 7, 30, 59, 60, 67]), np.array([2, 3, 4]), np.array([9, 2, 9])]
+    for i, columns in enumerate(selections):
+        path = tmp_path / f"run{i}.dtseries.nii"
+        write_dtseries(path, rng.normal(size=(6 + i, len(models))), models, tr=2.0)
+        data, _, read = read_series(path, lambda layout, source, c=columns: c, buffer)
+        expected = nib.load(path).get_fdata(dtype=np.float32)[:, columns]
+        np.testing.assert_array_equal(read, np.arange(len(models))[columns])
+        np.testing.assert_array_equal(data, expected)
 
 
 def _write_subject(tmp_path, n_train=3, n_test=1, test_reps=2, volumes=12, keep=7, seed=0):

@@ -12,14 +12,15 @@ p below alpha, or the top K by p. Vertices that are constant in any run cannot b
 from selection and logged.
 
 Test presentations are averaged (minus a per-subject exclusion list); training presentations are kept apart or
-averaged. Two passes over the files keep two runs in memory at a time: the first computes the selection from the
-training runs, the second writes the selected vertices.
+averaged. Two passes over the files, each holding at most three runs in memory (the runs in use and the next one,
+read ahead): the first computes the selection from the training runs, the second writes the selected vertices.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -32,7 +33,7 @@ from scipy import stats
 from tqdm import tqdm
 
 from ..atomic import atomic_output
-from .cifti import Grayordinates, read_series
+from .cifti import Grayordinates, ReadBuffer, read_series
 from .kernels import detrend_zscore_rows, split_half_rows, trend_basis
 
 log = logging.getLogger(__name__)
@@ -92,16 +93,22 @@ def movie_window(n_volumes: int, config: PreprocessConfig, source: str | Path) -
 
 
 def detrend_zscore(
-    data: np.ndarray, order: int, source: str | Path = "data", window: slice | None = None
+    data: np.ndarray,
+    order: int,
+    source: str | Path = "data",
+    window: slice | None = None,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Remove a polynomial trend of `order` from every column of data[window], then z-score it (ddof 0).
 
-    data: [T, V] -> ([T_window, V] float32, [V] bool constant); float64 arithmetic in one fused sweep per vertex
-    (kernels.detrend_zscore_rows). Constant columns come back as zeros; NaN or infinite values raise, naming `source`.
+    data: [T, V] -> ([T_window, V] float32, written into `out` where given; [V] bool constant); float64 arithmetic
+    in one fused sweep per vertex (kernels.detrend_zscore_rows). Constant columns come back as zeros; NaN or
+    infinite values raise, naming `source`.
     """
     start, stop, _ = (window or slice(None)).indices(len(data))
-    rows = np.ascontiguousarray(data.T)  # [V, T]: free for the file's own layout
-    z, constant, nonfinite = detrend_zscore_rows(rows, start, trend_basis(stop - start, order))
+    rows = np.ascontiguousarray(data.T)  # [V, T]: free for the layout read_series returns
+    z = np.empty((stop - start, rows.shape[0]), dtype=np.float32) if out is None else out
+    constant, nonfinite = detrend_zscore_rows(rows, start, trend_basis(stop - start, order), z)
     if nonfinite.any():
         raise ValueError(f"{source}: {int(nonfinite.sum())} grayordinates contain NaN or infinite values")
     return z, constant
@@ -110,28 +117,22 @@ def detrend_zscore(
 ColumnSelector = Callable[[Grayordinates, Path], "np.ndarray | slice"]  # a file's layout -> columns to keep
 
 
-def _read_run(path: Path, columns: ColumnSelector, config: PreprocessConfig):
-    """One presentation: ([volumes, V] float32, its movie window, [V] the grayordinate columns read)."""
-    data, _, kept = read_series(path, columns)
-    return data, movie_window(len(data), config, path), kept
+def _read_ahead(paths: list[Path], columns: ColumnSelector, config: PreprocessConfig, keep: int = 1):
+    """(path, [volumes, V] data, its movie window, [V] grayordinate columns) for every path in order, the next
+    file read in a thread while the caller computes on the current one: disk reads and the numba kernels both
+    release the GIL. The caller may hold the last `keep` results; keep + 1 runs are in memory, in reused buffers."""
+    buffers = [ReadBuffer() for _ in range(keep + 1)]
 
+    def read(i):
+        data, _, kept = read_series(paths[i], columns, buffers[i % len(buffers)])
+        return paths[i], data, movie_window(len(data), config, paths[i]), kept
 
-def _read_ahead(paths: list[Path], columns: ColumnSelector, config: PreprocessConfig):
-    """(path, *_read_run(path)) for every path in order, the next file read in a thread while the caller computes
-    on the current one: disk reads and the numba kernels both release the GIL. Two runs are in memory at most."""
     with ThreadPoolExecutor(max_workers=1) as reader:
-        pending = reader.submit(_read_run, paths[0], columns, config) if paths else None
-        for i, path in enumerate(paths):
+        pending = reader.submit(read, 0) if paths else None
+        for i in range(len(paths)):
             result = pending.result()
-            pending = reader.submit(_read_run, paths[i + 1], columns, config) if i + 1 < len(paths) else None
-            yield (path, *result)
-
-
-def _load_runs(paths: list[Path], columns: ColumnSelector, config: PreprocessConfig):
-    """Presentations, detrended and z-scored: ([clips, V] float32, [V] constant, [V] grayordinate columns) each."""
-    for path, data, window, kept in _read_ahead(paths, columns, config):
-        z, constant = detrend_zscore(data, config.detrend_order, path, window)
-        yield z, constant, kept
+            pending = reader.submit(read, i + 1) if i + 1 < len(paths) else None
+            yield result
 
 
 def split_half_correlation(
@@ -225,7 +226,7 @@ def select_voxels(train_runs: list[RunFiles], columns, config: PreprocessConfig)
         if len(run.paths) < 2:
             raise ValueError(f"{run.name}: voxel selection needs two presentations, found {len(run.paths)}")
     fisher_z, constant, candidates = [], None, None
-    presentations = _read_ahead([path for run in train_runs for path in run.paths[:2]], columns, config)
+    presentations = _read_ahead([path for run in train_runs for path in run.paths[:2]], columns, config, keep=2)
     for run in tqdm(train_runs, desc="reproducibility", unit="movie"):
         z, run_constant, run_columns = _movie_reproducibility(
             next(presentations), next(presentations), config.detrend_order
@@ -245,6 +246,13 @@ def select_voxels(train_runs: list[RunFiles], columns, config: PreprocessConfig)
     if not selection.mask.any():
         raise ValueError("voxel selection kept no grayordinate; check the data or relax preprocess.alpha / use top_k")
     return selection
+
+
+def _write_behind(h5: h5py.File) -> None:
+    """Start writing the output's dirty pages to disk now (POSIX_FADV_DONTNEED starts asynchronous writeback on
+    Linux), so that the fsync of atomic_output finds little left to wait for."""
+    h5.flush()
+    os.posix_fadvise(h5.id.get_vfd_handle(), 0, 0, os.POSIX_FADV_DONTNEED)
 
 
 def preprocess_subject(
@@ -278,17 +286,25 @@ def preprocess_subject(
         train_shape = (train_shape[0], n_voxels)
     with atomic_output(out_path) as tmp, h5py.File(tmp, "w") as h5:
         train = h5.create_dataset("train", shape=train_shape, dtype=np.float32, chunks=(n_clips, *train_shape[1:]))
-        loaded = _load_runs([path for run in train_runs for path in run.paths[:n_reps]], selected, config)
+        # Output buffers are reused from movie to movie: fresh ones would cost a page fault per 4 KB each time.
+        reps = np.empty((n_clips, n_reps, n_voxels), dtype=np.float32)
+        presentations = _read_ahead([path for run in train_runs for path in run.paths[:n_reps]], selected, config)
         for i, run in enumerate(tqdm(train_runs, desc="train runs", unit="movie")):
-            reps = np.stack([next(loaded)[0] for _ in range(n_reps)], axis=1)
+            for rep in range(n_reps):
+                path, data, window, _ = next(presentations)
+                detrend_zscore(data, config.detrend_order, path, window, out=reps[:, rep])
             train[i * n_clips : (i + 1) * n_clips] = reps.mean(axis=1) if config.train_repeats == "average" else reps
+            _write_behind(h5)
         test = h5.create_dataset("test", shape=(len(test_runs) * n_clips, n_voxels), dtype=np.float32)
-        loaded = _load_runs([path for run in test_runs for path in run.paths], selected, config)
+        z, total = np.empty((n_clips, n_voxels), dtype=np.float32), np.empty((n_clips, n_voxels))
+        presentations = _read_ahead([path for run in test_runs for path in run.paths], selected, config)
         for i, run in enumerate(tqdm(test_runs, desc="test runs", unit="movie")):
-            total = np.zeros((n_clips, n_voxels), dtype=np.float64)
+            total[:] = 0.0
             for _ in run.paths:  # presentations are summed as they arrive, never held together
-                total += next(loaded)[0]
-            test[i * n_clips : (i + 1) * n_clips] = total / len(run.paths)
+                path, data, window, _ = next(presentations)
+                total += detrend_zscore(data, config.detrend_order, path, window, out=z)[0]
+            test[i * n_clips : (i + 1) * n_clips] = (total / len(run.paths)).astype(np.float32)
+            _write_behind(h5)
 
         strings = h5py.string_dtype()
         for name, split_runs in (("train_clip_id", train_runs), ("test_clip_id", test_runs)):
