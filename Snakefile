@@ -10,6 +10,7 @@ configfile: workflow.source_path("config.yaml")
 include: "rules/common.smk"
 include: "rules/world.smk"
 include: "rules/data.smk"
+include: "rules/semminer.smk"
 
 
 rule all:

@@ -147,6 +147,34 @@ def clips_per_run(dataset):
     return PreprocessConfig(trim=trim_rule(cc2017_like_layout(dataset)["trim"])).clips_per_run
 
 
+def caption_levels():
+    """Caption levels written: all four when mined; those with a file when imported (CC2017-SE has no
+    basic summaries)."""
+    section = config["captions"]
+    if section["source"] == "semminer":
+        return ["basic", "anchor", "motion", "holistic"]
+    return [level for level, name in section["precomputed"]["files"].items() if name]
+
+
+def precomputed_caption_inputs(wildcards):
+    """The released caption CSVs of a dataset, named by level (none when captions are mined)."""
+    section = config["captions"]
+    if section["source"] != "precomputed":
+        return {}
+    folder = section["precomputed"]["dir"]
+    if not folder:  # CC2017-SE/ under the dataset's raw_dir, whose files exist once the raw data is in place
+        raw_data_ready(wildcards.dataset)
+        folder = Path(config[wildcards.dataset]["raw_dir"]) / "CC2017-SE"
+    return {level: str(Path(folder) / section["precomputed"]["files"][level]) for level in caption_levels()}
+
+
+def semminer_env():
+    """A launched vLLM server needs its own environment (vLLM pins its own torch); everything else the pipeline's."""
+    semminer = config["captions"]["semminer"]
+    launch = config["captions"]["source"] == "semminer" and semminer["server"]["mode"] == "launch"
+    return "../envs/vllm.yaml" if launch else "../envs/pipeline.yaml"
+
+
 def final_outputs():
     """Final targets: the last stage implemented, for every enabled dataset."""
     targets = []
@@ -158,4 +186,6 @@ def final_outputs():
         subjects = cc2017_like_layout(dataset)["subjects"]
         targets += [f"data/{dataset}/fmri/subject{k}.h5" for k in subjects]
         targets += [f"data/{dataset}/clips/{split}.h5" for split in ("train", "test")]
+    for dataset in config["datasets"]:
+        targets += [f"data/{dataset}/captions/{level}.csv" for level in caption_levels()]
     return targets

@@ -25,8 +25,10 @@ from semvideo_core.data.hcp import (
 )
 from semvideo_core.data.preprocess import preprocess_timed_runs
 from semvideo_core.data.video import Mp4Writer
+from semvideo_core.semminer.captions import read_captions
 
 from .conftest import REPO
+from .openai_server import FakeVLLM
 
 CLIP_TIMES = "run,segment,start_s,end_s\nMOVIE1,segA,10.5,30\nMOVIE1,testretest,50,60\nMOVIE2,segB,5,25\nMOVIE2,testretest,50,60\n"
 
@@ -146,22 +148,33 @@ def test_hcp_workflow_on_a_synthetic_subject(tmp_path):
             writer.write(rng.integers(0, 255, size=(70 * 24, 32, 48, 3), dtype=np.uint8))
     (raw / "stimuli" / "clip_times.csv").write_text(CLIP_TIMES)
     config = tmp_path / "hcp.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "datasets": ["hcp"],
-                "hcp": {
-                    "raw_dir": str(raw),
-                    "subjects": ["100610"],
-                    "runs": [{"run": r, "direction": d, "movie": movies[r]} for r, d in runs],
-                },
-                "clips": {"size": 32},
-            }
+    with FakeVLLM("hcp-vl") as server:  # HCP has no released captions: SemMiner captions its 1-s clips
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "datasets": ["hcp"],
+                    "hcp": {
+                        "raw_dir": str(raw),
+                        "subjects": ["100610"],
+                        "runs": [{"run": r, "direction": d, "movie": movies[r]} for r, d in runs],
+                    },
+                    "clips": {"size": 32},
+                    "captions": {
+                        "source": "semminer",
+                        "semminer": {
+                            "model": "hcp-vl",
+                            "server": {"base_url": server.base_url},
+                            "frames": {"size": 32},
+                        },
+                    },
+                }
+            )
         )
-    )
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path)]
-    result = subprocess.run([*command, "--configfile", str(config), "--cores", "2"], capture_output=True, text=True)
+        command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path)]
+        result = subprocess.run([*command, "--configfile", str(config), "--cores", "2"], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+    motion = read_captions(tmp_path / "data" / "hcp" / "captions" / "motion.csv")
+    assert len(motion) == 39 + 10 and next(iter(motion)) == "MOVIE1_segA_1"
     roi = visual_roi_columns(91282)
     with h5py.File(tmp_path / "data" / "hcp" / "fmri" / "100610.h5") as h5:
         assert h5["train"].shape == (39, 1, len(roi)) and h5["test"].shape == (10, len(roi))

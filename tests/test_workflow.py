@@ -12,11 +12,14 @@ import numpy as np
 import pytest
 import yaml
 
+from semvideo_core.semminer.captions import read_captions
+
 from .conftest import REPO, TINY_CONFIG
+from .openai_server import FakeVLLM
 
 SNAKEFILE = REPO / "Snakefile"
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE)]
-JOB_NAMES = [["demo_world"], ["preprocess_fmri"], ["extract_clips"], ["all"], ["total"]]
+JOB_NAMES = [["demo_world"], ["preprocess_fmri"], ["extract_clips"], ["captions"], ["all"], ["total"]]
 
 
 def snakemake(workdir, *args, check=True):
@@ -41,7 +44,14 @@ def test_default_config_dry_run_shows_demo_world(tmp_path):
     result = snakemake(tmp_path, "-n")
     assert "demo_world" in result.stdout
     counts = dict(line.split() for line in result.stdout.splitlines() if line.split()[:1] in JOB_NAMES)
-    assert counts == {"demo_world": "1", "preprocess_fmri": "3", "extract_clips": "2", "all": "1", "total": "7"}
+    assert counts == {
+        "demo_world": "1",
+        "preprocess_fmri": "3",
+        "extract_clips": "2",
+        "captions": "1",
+        "all": "1",
+        "total": "8",
+    }
 
 
 @pytest.mark.parametrize(
@@ -92,6 +102,11 @@ def test_tiny_world_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
         assert h5["frames"].shape == (3 * 8, 6, 32, 32, 3) and h5["frames"].dtype == np.uint8
     with h5py.File(tmp_path / "data" / "demo" / "clips" / "test.h5") as h5:
         assert [s.decode() for s in h5["clip_id"][:2]] == ["test1_1", "test1_2"]
+    captions = tmp_path / "data" / "demo" / "captions"
+    for level, name in (("anchor", "img"), ("motion", "motion"), ("holistic", "video"), ("basic", "basic")):
+        imported = read_captions(captions / f"{level}.csv")
+        assert list(imported)[:2] == ["seg1_1", "seg1_2"] and len(imported) == 3 * 8 + 2 * 8
+        assert imported == read_captions(raw / "CC2017-SE" / f"{name}_descriptions.csv")
 
     assert "Nothing to be done" in snakemake(tmp_path, "--configfile", str(TINY_CONFIG), "-n").stdout
 
@@ -116,9 +131,10 @@ def test_ci_runs_the_readme_test_command():
     assert command in readme
 
 
-def _cc2017_config(tmp_path, raw_dir, download_url):
+def _cc2017_config(tmp_path, raw_dir, download_url, captions_dir=None):
     settings = yaml.safe_load(TINY_CONFIG.read_text())
     settings["datasets"] = ["cc2017"]
+    settings["captions"] = {"precomputed": {"dir": str(captions_dir) if captions_dir else None}}
     settings["cc2017"] = {
         "raw_dir": str(raw_dir),
         "subjects": [1, 2],
@@ -159,9 +175,9 @@ def test_cc2017_missing_raw_files_stop_with_what_to_place_where(tmp_path):
     assert not (tmp_path / "data" / "cc2017" / "raw_manifest.sha256").exists()
 
 
-def test_cc2017_layout_downloads_from_a_mirror_then_preprocesses(tmp_path, cc2017_mirror):
+def test_cc2017_layout_downloads_from_a_mirror_then_preprocesses(tmp_path, cc2017_mirror, tiny_world):
     raw = tmp_path / "cc2017_raw"
-    config = _cc2017_config(tmp_path, raw, cc2017_mirror)
+    config = _cc2017_config(tmp_path, raw, cc2017_mirror, captions_dir=tiny_world[2] / "CC2017-SE")
     snakemake(tmp_path, "--configfile", str(config), "--cores", "2")
     manifest = (tmp_path / "data" / "cc2017" / "raw_manifest.sha256").read_text().splitlines()
     assert len(manifest) == 5 + 2 * (3 * 2 + 2 * 3)
@@ -171,3 +187,40 @@ def test_cc2017_layout_downloads_from_a_mirror_then_preprocesses(tmp_path, cc201
         assert runs["test2"] == [1, 2] and runs["test1"] == [1, 2, 3]  # the excluded presentation is left out
         assert h5["test"].shape == (16, 120)
     assert (tmp_path / "data" / "cc2017" / "clips" / "train.h5").exists()
+    assert len(read_captions(tmp_path / "data" / "cc2017" / "captions" / "anchor.csv")) == 40
+
+
+def test_captions_rule_mines_with_semminer_from_a_server_by_url_or_launched(tmp_path, monkeypatch):
+    settings = yaml.safe_load(TINY_CONFIG.read_text())
+    targets = [f"data/demo/captions/{level}.csv" for level in ("basic", "anchor", "motion", "holistic")]
+    with FakeVLLM("tiny-vl", api_key="secret-key") as server:
+        settings["captions"] = {
+            "source": "semminer",
+            "semminer": {
+                "model": "tiny-vl",
+                "server": {"base_url": server.base_url},
+                "frames": {"count": 3, "size": 32},
+            },
+        }
+        config = tmp_path / "semminer.yaml"
+        config.write_text(yaml.safe_dump(settings))
+        monkeypatch.setenv("VLLM_API_KEY", "secret-key")  # the key comes from the environment only
+        snakemake(tmp_path, "--configfile", str(config), "--cores", "2", *targets)
+    ids = list(read_captions(tmp_path / targets[0]))
+    assert len(ids) == 40 and len(server.completed()) == 4 * 40
+    anchors = read_captions(tmp_path / targets[1])
+    assert set(anchors) == set(ids) and all(text.startswith("The anchor view") for text in anchors.values())
+
+    # The same DAG with the server launched by the rule: the answers come from the cache, no request is repeated.
+    settings["captions"]["semminer"]["server"] = {
+        "mode": "launch",
+        "command": [sys.executable, str(REPO / "tests" / "openai_server.py"), "--port", "{port}", "--model", "{model}"],
+        "startup_timeout_s": 60,
+    }
+    config.write_text(yaml.safe_dump(settings))
+    monkeypatch.delenv("VLLM_API_KEY")
+    snakemake(tmp_path, "--configfile", str(config), "--cores", "2", *targets)
+    log = (tmp_path / "logs" / "captions" / "demo.log").read_text()
+    assert "server ready at http://127.0.0.1:" in log and "server stopped" in log
+    assert "40 basic and 120 stage-2 answers already there" in log and "with 0 requests sent" in log
+    assert "serving tiny-vl" in (tmp_path / "logs" / "captions" / "demo_server.log").read_text()
