@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import h5py
@@ -198,35 +199,17 @@ def test_changing_a_prompt_reasks_only_what_depends_on_it(clip_files, tmp_path):
 
 
 def test_launched_server_is_waited_for_and_stopped(tmp_path):
-    command = [
-        sys.executable,
-        "-m",
-        "tests.openai_server",
-        "--port",
-        "{port}",
-        "--model",
-        "{model}",
-        "--startup-delay",
-        "1",
-    ]
+    script = str(REPO / "tests" / "openai_server.py")
+    command = [sys.executable, script, "--port", "{port}", "--model", "{model}", "--startup-delay", "1"]
     log_path = tmp_path / "server.log"
-    import os
-
-    cwd = os.getcwd()
-    os.chdir(REPO)
-    try:
-        with launched_server(command, {"model": MODEL}, log_path, startup_timeout_s=30) as base_url:
-            import urllib.request
-
-            models = json.load(urllib.request.urlopen(base_url + "/models"))
-            assert models["data"][0]["id"] == MODEL
-        with pytest.raises(OSError):
-            urllib.request.urlopen(base_url + "/models", timeout=2)
-        with pytest.raises(RuntimeError, match="exited with code"):
-            with launched_server([sys.executable, "-c", "raise SystemExit(3)"], {}, log_path):
-                pass
-    finally:
-        os.chdir(cwd)
+    with launched_server(command, {"model": MODEL}, log_path, startup_timeout_s=30) as base_url:
+        models = json.load(urllib.request.urlopen(base_url + "/models"))
+        assert models["data"][0]["id"] == MODEL
+    with pytest.raises(OSError):  # stopped with the block
+        urllib.request.urlopen(base_url + "/models", timeout=2)
+    with pytest.raises(RuntimeError, match="(?s)exited with code 3 before it was ready:.*no GPU"):
+        with launched_server([sys.executable, "-c", "print('no GPU'); raise SystemExit(3)"], {}, log_path):
+            pass
 
 
 def test_word_limit_helpers():
