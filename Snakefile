@@ -11,6 +11,7 @@ include: "rules/common.smk"
 include: "rules/world.smk"
 include: "rules/data.smk"
 include: "rules/semminer.smk"
+include: "rules/sad.smk"
 
 
 rule all:

@@ -175,6 +175,27 @@ def semminer_env():
     return "../envs/vllm.yaml" if launch else "../envs/pipeline.yaml"
 
 
+def fmri_subjects(dataset):
+    """Names of a dataset's preprocessed subjects (the stems of data/{dataset}/fmri/*.h5)."""
+    if dataset == "hcp":
+        return [str(s) for s in config["hcp"]["subjects"]]
+    return [f"subject{k}" for k in cc2017_like_layout(dataset)["subjects"]]
+
+
+def fmri_outputs(dataset):
+    return [f"data/{dataset}/fmri/{subject}.h5" for subject in fmri_subjects(dataset)]
+
+
+def semantic_predictions(dataset):
+    """Every decoded test-set embedding: variant x subject x level."""
+    return [
+        f"predictions/{dataset}/{variant}/{subject}/{level}.safetensors"
+        for variant in config["sad"]["variants"]
+        for subject in fmri_subjects(dataset)
+        for level in config["sad"]["levels"]
+    ]
+
+
 def final_outputs():
     """Final targets: the last stage implemented, for every enabled dataset."""
     targets = []
@@ -188,4 +209,5 @@ def final_outputs():
         targets += [f"data/{dataset}/clips/{split}.h5" for split in ("train", "test")]
     for dataset in config["datasets"]:
         targets += [f"data/{dataset}/captions/{level}.csv" for level in caption_levels()]
+        targets.append(f"results/{dataset}/semantic_retrieval.csv")
     return targets

@@ -171,7 +171,11 @@ def test_hcp_workflow_on_a_synthetic_subject(tmp_path):
             )
         )
         command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path)]
-        result = subprocess.run([*command, "--configfile", str(config), "--cores", "2"], capture_output=True, text=True)
+        targets = ["data/hcp/fmri/100610.h5", "data/hcp/clips/train.h5", "data/hcp/clips/test.h5"]
+        targets += [f"data/hcp/captions/{level}.csv" for level in ("basic", "anchor", "motion", "holistic")]
+        result = subprocess.run(
+            [*command, "--configfile", str(config), "--cores", "2", *targets], capture_output=True, text=True
+        )
     assert result.returncode == 0, result.stdout + result.stderr
     motion = read_captions(tmp_path / "data" / "hcp" / "captions" / "motion.csv")
     assert len(motion) == 39 + 10 and next(iter(motion)) == "MOVIE1_segA_1"

@@ -1,5 +1,6 @@
 """Integration tests: the Snakemake workflow itself (lint, format, config validation, a real run of the tiny config)."""
 
+import csv
 import functools
 import http.server
 import json
@@ -19,7 +20,23 @@ from .openai_server import FakeVLLM
 
 SNAKEFILE = REPO / "Snakefile"
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE)]
-JOB_NAMES = [["demo_world"], ["preprocess_fmri"], ["extract_clips"], ["captions"], ["all"], ["total"]]
+JOB_NAMES = [
+    [name]
+    for name in (
+        "demo_world",
+        "preprocess_fmri",
+        "extract_clips",
+        "captions",
+        "embed_text",
+        "train_sad",
+        "finetune_sad",
+        "decode_sad",
+        "ridge",
+        "semantic_retrieval",
+        "all",
+        "total",
+    )
+]
 
 
 def snakemake(workdir, *args, check=True):
@@ -49,8 +66,14 @@ def test_default_config_dry_run_shows_demo_world(tmp_path):
         "preprocess_fmri": "3",
         "extract_clips": "2",
         "captions": "1",
+        "embed_text": "3",
+        "train_sad": "3",
+        "finetune_sad": "9",
+        "decode_sad": "9",
+        "ridge": "9",
+        "semantic_retrieval": "1",
         "all": "1",
-        "total": "8",
+        "total": "42",
     }
 
 
@@ -107,6 +130,16 @@ def test_tiny_world_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
         imported = read_captions(captions / f"{level}.csv")
         assert list(imported)[:2] == ["seg1_1", "seg1_2"] and len(imported) == 3 * 8 + 2 * 8
         assert imported == read_captions(raw / "CC2017-SE" / f"{name}_descriptions.csv")
+    with open(tmp_path / "results" / "demo" / "semantic_retrieval.csv") as handle:
+        table = list(csv.DictReader(handle))
+    assert {(r["variant"], r["subject"], r["level"]) for r in table} == {
+        (v, s, level)
+        for v in ("sad", "sad_mlp", "ridge")
+        for s in ("subject1", "subject2")
+        for level in ("anchor", "motion", "holistic")
+    }
+    assert all(r["n_test"] == "16" and 0 <= float(r["top1"]) <= 1 for r in table)
+    assert (tmp_path / "models" / "demo" / "sad" / "motion" / "state" / "pretrain" / "log.csv").exists()
 
     assert "Nothing to be done" in snakemake(tmp_path, "--configfile", str(TINY_CONFIG), "-n").stdout
 

@@ -1,0 +1,1 @@
+"""Neural models: SAD (and later MAD), and their losses."""

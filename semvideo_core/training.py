@@ -1,0 +1,210 @@
+"""One training loop for the decoders (SAD now, MAD later): AdamW, warm-up then cosine LR, gradient clipping,
+autocast on GPU, seeds, a CSV log per epoch with validation metrics, and resumable checkpoints.
+
+Determinism: the batches of epoch e come from a generator seeded with (seed, e), and the checkpoint holds the
+weights, the optimizer and scheduler state, the torch RNG state and the position inside the epoch. A job killed
+mid-training and rerun resumes from its last checkpoint and, on CPU, ends with the weights of an uninterrupted run.
+Checkpoints are one safetensors file (tensors, plus the rest as JSON metadata), written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import nn
+from tqdm import tqdm
+
+from .atomic import atomic_output
+
+log = logging.getLogger(__name__)
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 100
+    batch_size: int = 32
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    warmup: float = 0.05  # fraction of all steps with a linear LR warm-up; cosine decay to 0 after it
+    grad_clip: float = 1.0  # max gradient norm (0: off)
+    checkpoint_every: int = 200  # steps; a checkpoint is also written at the end of every epoch
+    seed: int = 0
+    precision: str = "fp32"  # bf16 / fp16 autocast where the device is a GPU
+    device: str = "cpu"
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {tuple(PRECISIONS)}, got {self.precision!r}")
+
+
+class TrainingStopped(RuntimeError):
+    """Training stopped on request (stop_after_steps) after writing its checkpoint."""
+
+
+def lr_factor(step: int, total: int, warmup: float) -> float:
+    warm = max(1, round(warmup * total))
+    if step < warm:
+        return (step + 1) / warm
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+
+
+def _fingerprint(model: nn.Module, config: TrainConfig, extra: dict) -> str:
+    shapes = {name: list(p.shape) for name, p in model.state_dict().items()}
+    blob = json.dumps({"shapes": shapes, "train": asdict(config), **extra}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def save_checkpoint(path: Path, model: nn.Module, optimizer, scheduler, progress: dict) -> None:
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    optim = optimizer.state_dict()
+    for index, state in optim["state"].items():
+        for key, value in state.items():
+            tensors[f"optim.{index}.{key}"] = torch.as_tensor(value).cpu().contiguous()
+    tensors["rng.torch"] = torch.get_rng_state()
+    metadata = {
+        "progress": json.dumps(progress),
+        "param_groups": json.dumps(optim["param_groups"]),
+        "scheduler": json.dumps(scheduler.state_dict()),
+    }
+    with atomic_output(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+
+
+def load_checkpoint(path: Path, model: nn.Module, optimizer, scheduler) -> dict:
+    with safe_open(str(path), framework="pt") as handle:
+        meta = handle.metadata()
+        names = list(handle.keys())
+        model.load_state_dict({n[6:]: handle.get_tensor(n) for n in names if n.startswith("model.")})
+        state: dict[int, dict] = {}
+        for name in (n for n in names if n.startswith("optim.")):
+            _, index, key = name.split(".", 2)
+            state.setdefault(int(index), {})[key] = handle.get_tensor(name)
+        optimizer.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
+        scheduler.load_state_dict(json.loads(meta["scheduler"]))
+        torch.set_rng_state(handle.get_tensor("rng.torch"))
+    return json.loads(meta["progress"])
+
+
+def train(
+    model: nn.Module,
+    loss_fn: Callable[[nn.Module, object], tuple[torch.Tensor, dict]],
+    epoch_plan: Callable[[int, np.random.Generator], Sequence],
+    config: TrainConfig,
+    state_dir: str | Path,
+    validate: Callable[[nn.Module], dict] | None = None,
+    name: str = "train",
+    stop_after_steps: int | None = None,
+    identity: str = "",
+) -> Path:
+    """Train `model` in place; -> the CSV log. `epoch_plan(epoch, rng)` lists the epoch's batches (anything
+    `loss_fn(model, batch)` takes); `validate(model)` returns metrics for the log. State lives in `state_dir`
+    (checkpoint.safetensors, log.csv); an existing checkpoint of the same model, config and `identity` (a hash of
+    the training data, say) is resumed, any other is discarded.
+    `stop_after_steps` stops with TrainingStopped after that many steps of this call, checkpoint written: an
+    interruption at a known point, for tests."""
+    state_dir = Path(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint, log_path = state_dir / "checkpoint.safetensors", state_dir / "log.csv"
+    device = torch.device(config.device)
+    model.to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps_per_epoch = len(epoch_plan(0, np.random.default_rng([config.seed, 0])))
+    total = config.epochs * steps_per_epoch
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, total, config.warmup))
+    fingerprint = _fingerprint(model, config, {"steps_per_epoch": steps_per_epoch, "identity": identity})
+    progress = {"fingerprint": fingerprint, "step": 0, "epoch": 0, "in_epoch": 0, "sums": {}, "seconds": 0.0}
+    torch.manual_seed(config.seed)
+    if checkpoint.exists():
+        with safe_open(str(checkpoint), framework="pt") as handle:
+            saved = json.loads(handle.metadata()["progress"])
+        if saved.get("fingerprint") == fingerprint:
+            progress = load_checkpoint(checkpoint, model, optimizer, scheduler)
+            log.info("%s: resuming at step %d (epoch %d)", name, progress["step"], progress["epoch"])
+        else:
+            log.warning("%s: %s is from another model or config; starting over", name, checkpoint)
+            checkpoint.unlink()
+            log_path.unlink(missing_ok=True)
+    if progress["step"] == 0:
+        log_path.unlink(missing_ok=True)
+    elif log_path.exists():  # rows of epochs finished after the checkpoint (a kill between the two) are redone
+        with open(log_path, newline="") as handle:
+            rows = [r for r in csv.DictReader(handle) if int(r["epoch"]) <= progress["epoch"]]
+        log_path.unlink()
+        for row in rows:
+            _append_row(log_path, row)
+    autocast = (
+        torch.autocast(device.type, dtype=PRECISIONS[config.precision])
+        if PRECISIONS[config.precision] and device.type == "cuda"
+        else nullcontext()
+    )
+    scaler = torch.amp.GradScaler(enabled=config.precision == "fp16" and device.type == "cuda")
+    steps_run = 0
+    bar = tqdm(total=total, initial=progress["step"], desc=name, unit="step", file=sys.stderr)
+    try:
+        while progress["epoch"] < config.epochs:
+            epoch = progress["epoch"]
+            plan = epoch_plan(epoch, np.random.default_rng([config.seed, epoch]))
+            started = time.perf_counter()
+            model.train()
+            for batch in plan[progress["in_epoch"] :]:
+                with autocast:
+                    loss, parts = loss_fn(model, batch)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if config.grad_clip:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                scheduler.step()
+                for key, value in {"loss": loss.item(), **parts}.items():
+                    progress["sums"][key] = progress["sums"].get(key, 0.0) + value
+                progress["step"] += 1
+                progress["in_epoch"] += 1
+                steps_run += 1
+                bar.update()
+                bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+                if progress["step"] % config.checkpoint_every == 0 or steps_run == stop_after_steps:
+                    progress["seconds"] += time.perf_counter() - started
+                    started = time.perf_counter()
+                    save_checkpoint(checkpoint, model, optimizer, scheduler, progress)
+                if steps_run == stop_after_steps:
+                    raise TrainingStopped(f"{name}: stopped after {steps_run} steps, checkpoint written")
+            progress["seconds"] += time.perf_counter() - started
+            row = {"epoch": epoch + 1, "step": progress["step"], "lr": scheduler.get_last_lr()[0]}
+            row.update({f"train_{k}": v / len(plan) for k, v in progress["sums"].items()})
+            if validate is not None:
+                model.eval()
+                row.update({f"val_{k}": v for k, v in validate(model).items()})
+            row["seconds"] = round(progress["seconds"], 3)
+            _append_row(log_path, row)
+            log.info("%s epoch %d: %s", name, epoch + 1, {k: round(v, 5) for k, v in row.items()})
+            progress.update(epoch=epoch + 1, in_epoch=0, sums={}, seconds=0.0)
+            save_checkpoint(checkpoint, model, optimizer, scheduler, progress)
+    finally:
+        bar.close()
+    return log_path
+
+
+def _append_row(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)

@@ -1,0 +1,226 @@
+"""SAD and its stage: shapes and gradient flow, SoftCLIP against an independent oracle, exact resume of training,
+decoding of every test clip, the ridge baseline, retrieval scoring, and the text-encoder backends."""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from semvideo_core.backends.text import load_text_encoder, save_tiny_clip
+from semvideo_core.embed import embed_captions, load_embeddings
+from semvideo_core.metrics.retrieval import chance_top1, top1_accuracy
+from semvideo_core.models.losses import SADLossWeights, sad_loss, soft_clip_loss
+from semvideo_core.models.sad import SAD, SADConfig
+from semvideo_core.ridge import ridge_decode
+from semvideo_core.sad_stage import SADStageConfig, decode_sad, finetune_sad, load_model, pretrain_sad
+from semvideo_core.semminer.captions import write_captions
+from semvideo_core.training import TrainingStopped
+
+TINY = dict(
+    hidden=16,
+    mlp_blocks=2,
+    dropout=0.1,
+    refine_width=16,
+    refine_depth=1,
+    refine_heads=2,
+    diffusion_steps=10,
+    sample_steps=3,
+)
+
+
+def tiny_sad(voxels=None):
+    torch.manual_seed(0)
+    return SAD(SADConfig(voxels=voxels or {"subject1": 30, "subject2": 40}, tokens=5, dim=8, **TINY))
+
+
+def test_shapes_and_gradient_flow():
+    model = tiny_sad()
+    voxels, targets = torch.randn(6, 40), torch.randn(6, 5, 8)
+    assert model.backbone(voxels, "subject2").shape == (6, 5, 8)
+    loss, parts = sad_loss(model, voxels, "subject2", targets, SADLossWeights())
+    loss.backward()
+    assert set(parts) == {"mse", "soft_clip", "refine"}
+    for name, parameter in model.named_parameters():
+        if name.startswith("projection.maps.subject1"):
+            assert parameter.grad is None  # another subject's projection is untouched
+        else:
+            assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+    assert model.decode(voxels, "subject2", generator=torch.Generator().manual_seed(0)).shape == (6, 5, 8)
+
+
+def soft_clip_oracle(predictions, targets, temperature):
+    """SoftCLIP written out loop by loop in float64 numpy."""
+    p = predictions.reshape(len(predictions), -1).astype(np.float64)
+    t = targets.reshape(len(targets), -1).astype(np.float64)
+    p /= np.linalg.norm(p, axis=1, keepdims=True)
+    t /= np.linalg.norm(t, axis=1, keepdims=True)
+    n = len(p)
+
+    def softmax(row):
+        e = np.exp(row - row.max())
+        return e / e.sum()
+
+    def log_softmax(row):
+        return row - row.max() - np.log(np.exp(row - row.max()).sum())
+
+    forward = backward = 0.0
+    for i in range(n):
+        labels = softmax(np.array([t[i] @ t[j] for j in range(n)]) / temperature)
+        forward -= (log_softmax(np.array([p[i] @ t[j] for j in range(n)]) / temperature) * labels).sum()
+        backward -= (log_softmax(np.array([p[j] @ t[i] for j in range(n)]) / temperature) * labels).sum()
+    return (forward / n + backward / n) / 2
+
+
+@pytest.mark.parametrize("temperature", [0.05, 0.5])
+def test_soft_clip_matches_an_independent_oracle(temperature):
+    rng = np.random.default_rng(0)
+    predictions, targets = rng.normal(size=(7, 3, 4)), rng.normal(size=(7, 3, 4))
+    ours = soft_clip_loss(torch.from_numpy(predictions), torch.from_numpy(targets), temperature).item()
+    assert ours == pytest.approx(soft_clip_oracle(predictions, targets, temperature), rel=1e-10)
+
+
+def write_subject(path, name, n_train, n_test, voxels, weights, embeds, rng, reps=2):
+    """fMRI that is a noisy linear function of the flattened target embeddings."""
+
+    def responses(targets):
+        return targets.reshape(len(targets), -1) @ weights[:, :voxels]
+
+    train_ids = [f"seg1_{j + 1}" for j in range(n_train)]
+    test_ids = [f"test1_{j + 1}" for j in range(n_test)]
+    clean = responses(embeds[:n_train])
+    with h5py.File(path, "w") as h5:
+        h5["train"] = np.stack([clean + 0.3 * rng.normal(size=clean.shape) for _ in range(reps)], 1).astype(np.float32)
+        h5["test"] = (responses(embeds[n_train:]) + 0.1 * rng.normal(size=(n_test, voxels))).astype(np.float32)
+        h5.create_dataset("train_clip_id", data=train_ids, dtype=h5py.string_dtype())
+        h5.create_dataset("test_clip_id", data=test_ids, dtype=h5py.string_dtype())
+    return train_ids + test_ids
+
+
+@pytest.fixture
+def small_dataset(tmp_path):
+    """Two subjects, 40 training and 10 test clips, targets [5 tokens, 8 dims], fMRI linear in the targets."""
+    rng = np.random.default_rng(0)
+    embeds = rng.normal(size=(50, 5, 8)).astype(np.float32)
+    weights = rng.normal(size=(40, 40))
+    paths = []
+    for name, voxels in (("subject1", 30), ("subject2", 40)):
+        ids = write_subject(tmp_path / f"{name}.h5", name, 40, 10, voxels, weights, embeds, rng)
+        paths.append(str(tmp_path / f"{name}.h5"))
+    from safetensors.torch import save_file
+
+    save_file(
+        {"embeds": torch.from_numpy(embeds)},
+        str(tmp_path / "anchor.safetensors"),
+        metadata={"clip_ids": json.dumps(ids)},
+    )
+    return paths, str(tmp_path / "anchor.safetensors"), ids
+
+
+def stage(epochs=3):
+    phase = dict(epochs=epochs, batch_size=16, lr=3e-3, checkpoint_every=5)
+    return SADStageConfig(model=TINY, pretrain=phase, finetune=dict(phase, epochs=1))
+
+
+def test_a_killed_training_resumes_to_identical_weights(small_dataset, tmp_path):
+    fmri, embeds, _ = small_dataset
+    pretrain_sad(fmri, embeds, stage(), tmp_path / "whole.safetensors", tmp_path / "whole_state")
+    with pytest.raises(TrainingStopped):  # stopped after 7 steps, mid-epoch and after a checkpoint at step 5
+        pretrain_sad(fmri, embeds, stage(), tmp_path / "never.safetensors", tmp_path / "state", stop_after_steps=7)
+    assert (tmp_path / "state" / "checkpoint.safetensors").exists() and not (tmp_path / "never.safetensors").exists()
+    pretrain_sad(fmri, embeds, stage(), tmp_path / "resumed.safetensors", tmp_path / "state")
+    whole, resumed = load_file(str(tmp_path / "whole.safetensors")), load_file(str(tmp_path / "resumed.safetensors"))
+    assert whole.keys() == resumed.keys()
+    for key in whole:
+        torch.testing.assert_close(resumed[key], whole[key], rtol=0, atol=0)
+    rows = (tmp_path / "state" / "log.csv").read_text().splitlines()
+    assert len(rows) == 1 + 3 and "val_top1" in rows[0]
+
+
+def test_pretrain_finetune_decode_writes_every_test_clip(small_dataset, tmp_path):
+    fmri, embeds, ids = small_dataset
+    pretrain_sad(fmri, embeds, stage(epochs=8), tmp_path / "pre.safetensors", tmp_path / "pre")
+    assert json.loads((tmp_path / "pre.json").read_text())["sad"]["voxels"] == {"subject1": 30, "subject2": 40}
+    finetune_sad(tmp_path / "pre.safetensors", fmri[0], embeds, stage(), tmp_path / "s1.safetensors", tmp_path / "s1")
+    top1 = decode_sad(tmp_path / "s1.safetensors", fmri[0], embeds, tmp_path / "pred.safetensors", refine=False)
+    predicted, clip_ids = load_embeddings(tmp_path / "pred.safetensors")
+    assert clip_ids == ids[40:] and predicted.shape == (10, 5, 8)
+    assert set(load_file(str(tmp_path / "pred.safetensors"))) == {"embeds", "embeds_mlp"}
+    assert top1 > 0.3  # 10 clips, chance 0.1: the linear world is learnable
+    assert load_model(tmp_path / "s1.safetensors").config.tokens == 5
+
+
+def test_ridge_decodes_a_linear_world(small_dataset, tmp_path):
+    fmri, embeds, ids = small_dataset
+    top1 = ridge_decode(fmri[1], embeds, tmp_path / "ridge.safetensors", [0.01, 1.0, 100.0])
+    predicted, clip_ids = load_embeddings(tmp_path / "ridge.safetensors")
+    assert clip_ids == ids[40:] and predicted.shape == (10, 5, 8) and top1 >= 0.9
+    ridge_decode(fmri[1], embeds, tmp_path / "pooled.safetensors", [1.0], target="pooled")
+    assert load_embeddings(tmp_path / "pooled.safetensors")[0].shape == (10, 1, 8)
+
+
+def test_retrieval_counts_identical_captions_once():
+    targets = torch.tensor([[1.0, 0], [1.0, 0], [0, 1.0], [-1.0, 0.2]])[:, None]  # clips 0 and 1 share a caption
+    predictions = torch.tensor([[0.9, 0.1], [1.0, 0.0], [0.1, 0.9], [0.3, 0.9]])[:, None]
+    assert top1_accuracy(predictions, targets) == 0.75  # clip 3's prediction is closest to clip 2's target
+    assert chance_top1(targets) == pytest.approx(1 / 3)
+
+
+def test_tiny_clip_uses_the_real_clip_tokenizer_and_loads_back(tmp_path):
+    from open_clip.tokenizer import SimpleTokenizer
+
+    encoder = load_text_encoder("tiny_clip", tmp_path / "tiny")  # built on first use, then loaded from disk
+    assert (encoder.tokens, encoder.dim) == (77, 64)
+    ids = encoder._tokenize(["A dog, running on a beach!"])["input_ids"][0]
+    reference = SimpleTokenizer()(["A dog, running on a beach!"])[0]
+    n = int((reference != 0).sum())
+    assert ids[:n].tolist() == reference[:n].tolist()  # same BPE ids, start and end tokens
+    first = encoder.encode(["a red ball"])
+    again = load_text_encoder("clip", tmp_path / "tiny").encode(["a red ball"])
+    torch.testing.assert_close(first, again)
+
+
+def test_clip_backend_reads_the_diffusers_layout(tmp_path):
+    save_tiny_clip(tmp_path / "tokenizer")  # tokenizer/ beside text_encoder/, as in an SD-1.5 folder
+    save_tiny_clip(tmp_path / "text_encoder", seed=1)
+    for name in ("tokenizer_config.json", "tokenizer.json"):
+        (tmp_path / "text_encoder" / name).unlink()
+    encoder = load_text_encoder("clip", tmp_path / "text_encoder")
+    assert encoder.encode(["a blue cube", "a red ball"]).shape == (2, 77, 64)
+
+
+def test_open_clip_backend_from_a_local_directory(tmp_path):
+    import open_clip
+    from safetensors.torch import save_file
+
+    config = {
+        "embed_dim": 32,
+        "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+    }
+    model = open_clip.CLIP(**config)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "open_clip_model.safetensors"))
+    (tmp_path / "open_clip_config.json").write_text(json.dumps({"model_cfg": config, "preprocess_cfg": {}}))
+    encoder = load_text_encoder("open_clip", tmp_path)
+    states = encoder.encode(["a red ball", "a blue cube"])
+    assert states.shape == (2, 77, 32)
+    tokens = open_clip.get_tokenizer("ViT-B-32")(["a red ball"])
+    eot = int(tokens.argmax(dim=-1))  # open_clip pools the end-of-text token, after the projection
+    with torch.no_grad():
+        pooled = states[0, eot] @ model.text_projection
+        torch.testing.assert_close(pooled, model.encode_text(tokens)[0], atol=1e-5, rtol=1e-5)
+
+
+def test_minilm_embeddings_are_real_and_written_per_caption(tmp_path):
+    encoder = load_text_encoder("minilm", None, tokens=16)
+    states = encoder.encode(["a dog runs on the beach", "a puppy playing by the sea", "a stock market chart"])
+    assert states.shape == (3, 16, 384)
+    pooled = torch.nn.functional.normalize(states[:, 0], dim=-1)
+    assert pooled[0] @ pooled[1] > pooled[0] @ pooled[2]  # real weights: related sentences are closer
+    write_captions(tmp_path / "anchor.csv", {"a": "a red ball", "b": "a blue cube"}, ["b", "a"])
+    embed_captions(tmp_path / "anchor.csv", encoder, tmp_path / "anchor.safetensors", dtype="float32")
+    embeds, ids = load_embeddings(tmp_path / "anchor.safetensors")
+    assert ids == ["b", "a"] and embeds.shape == (2, 16, 384)
+    torch.testing.assert_close(embeds[0], encoder.encode(["a blue cube"])[0])

@@ -1,0 +1,16 @@
+"""Rule train_sad: multi-subject SAD pretraining for one caption level (resumes from its state folder)."""
+
+import torch
+
+from semvideo_core.logs import log_to_file
+from semvideo_core.sad_stage import pretrain_sad, stage_config
+
+with log_to_file(snakemake.log[0]):
+    torch.set_num_threads(snakemake.threads)
+    pretrain_sad(
+        list(snakemake.input.fmri),
+        snakemake.input.embeds,
+        stage_config(snakemake.params.sad),
+        snakemake.output.weights,
+        snakemake.params.state,
+    )
