@@ -189,7 +189,8 @@ class SemMiner:
                 config.max_words,
                 text,
             )
-        self.caches["basic"].put(
+        await asyncio.to_thread(  # fsync off the event loop: slow storage must not stall other requests
+            self.caches["basic"].put,
             {
                 "key": key,
                 "clip_id": clip_id,
@@ -198,7 +199,7 @@ class SemMiner:
                 "frames": frames_sha,
                 "text": text,
                 "answers": answers,
-            }
+            },
         )
         return text
 
@@ -211,8 +212,9 @@ class SemMiner:
             return cached["text"]
         messages = [{"role": "user", "content": [*media, {"type": "text", "text": prompt}]}]
         text = await self._complete(messages, f"semminer/{level}/{clip_id}")
-        self.caches["expand"].put(
-            {"key": key, "clip_id": clip_id, "level": level, "model": config.model, "frames": frames_sha, "text": text}
+        await asyncio.to_thread(
+            self.caches["expand"].put,
+            {"key": key, "clip_id": clip_id, "level": level, "model": config.model, "frames": frames_sha, "text": text},
         )
         return text
 
