@@ -1,7 +1,7 @@
 # SemVideo: reconstructing watched videos from fMRI. Includes and targets only; logic lives in rules/common.smk.
 from snakemake.utils import min_version
 
-min_version("9.0")
+min_version("9.17")  # 9.17 fixed threads of lone jobs escaping the --cores count (README)
 
 
 configfile: workflow.source_path("config.yaml")

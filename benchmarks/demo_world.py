@@ -17,7 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from semvideo_core.world import WorldConfig, generate_world
+from semvideo_core.world.config import WorldConfig
+from semvideo_core.world.generate import generate_world
 
 
 def size_mb(paths) -> float:

@@ -1,14 +1,19 @@
-# Config validation and every input/target helper of the workflow.
+# Config validation and every input/target helper of the workflow. Only light modules are imported here (no
+# numba, h5py, PyAV, nibabel or torch): the DAG is built on login nodes too, by every `snakemake -n`.
 from pathlib import Path
 
+import yaml
 from snakemake.utils import validate
 
-from semvideo_core.data import cc2017_layout
-from semvideo_core.data import hcp as hcp_layout
-from semvideo_core.data.preprocess import PreprocessConfig, trim_rule
-from semvideo_core.world import WorldConfig, world_files
+from semvideo_core.config import with_defaults
+from semvideo_core.data import cc2017_layout, hcp_layout
+from semvideo_core.world.config import WorldConfig
+from semvideo_core.world.layout import world_files
 
-validate(config, "../schemas/config.schema.yaml", set_default=True)
+# Defaults come from the schema alone, merged deeply: a partial override keeps the rest of its section.
+_schema = yaml.safe_load(Path(workflow.basedir, "schemas", "config.schema.yaml").read_text())
+config.update(with_defaults(config, _schema))
+validate(config, "../schemas/config.schema.yaml")
 
 for _dataset in config["datasets"]:
     if _dataset != "demo" and not config[_dataset]["raw_dir"]:
@@ -39,6 +44,21 @@ def demo_world_files():
 
 def rule_resources(rule_name):
     return config["resources"][rule_name]
+
+
+BUILT_BACKENDS = {"tiny_clip"}  # stand-ins that a rule builds at `path` itself: nothing to read before it runs
+
+
+def model_files(part):
+    """Every file of models.{part}.path (a folder or one file): inputs of the rules that load it, so that new
+    weights rerun them. The path itself is also in those rules' params."""
+    entry = config["models"][part]
+    if not entry["path"] or entry["backend"] in BUILT_BACKENDS:
+        return []
+    path = Path(entry["path"])
+    if not path.is_dir():
+        return [str(path)]  # a missing path stops the run as a missing input, naming it
+    return sorted(str(f) for f in path.rglob("*") if f.is_file() and not f.name.startswith("."))
 
 
 def cc2017_like_layout(dataset):
@@ -144,7 +164,12 @@ def movie_inputs(wildcards):
 
 def clips_per_run(dataset):
     """Clips per movie: the volumes the trimming rule keeps (the rule itself is checked here)."""
-    return PreprocessConfig(trim=trim_rule(cc2017_like_layout(dataset)["trim"])).clips_per_run
+    return cc2017_layout.kept_volumes(cc2017_layout.trim_rule(cc2017_like_layout(dataset)["trim"]))
+
+
+def clip_seconds(dataset):
+    """Seconds per clip (one clip per volume): the world's TR, or the dataset's."""
+    return demo_world_config().tr if dataset == "demo" else config[dataset]["tr"]
 
 
 def caption_levels():
@@ -168,11 +193,28 @@ def precomputed_caption_inputs(wildcards):
     return {level: str(Path(folder) / section["precomputed"]["files"][level]) for level in caption_levels()}
 
 
+def launches_captioner():
+    section = config["captions"]
+    return section["source"] == "semminer" and section["semminer"]["server"]["mode"] == "launch"
+
+
+def caption_settings():
+    """Exactly what the captions rule reads: the import settings, or SemMiner's (with the weights' path when it
+    launches its own server)."""
+    section = config["captions"]
+    if section["source"] == "precomputed":
+        return section["precomputed"]
+    model_path = config["models"]["captioner"]["path"] if launches_captioner() else None
+    return {**section["semminer"], "model_path": model_path}
+
+
+def captioner_files():
+    return model_files("captioner") if launches_captioner() else []
+
+
 def semminer_env():
     """A launched vLLM server needs its own environment (vLLM pins its own torch); everything else the pipeline's."""
-    semminer = config["captions"]["semminer"]
-    launch = config["captions"]["source"] == "semminer" and semminer["server"]["mode"] == "launch"
-    return "../envs/vllm.yaml" if launch else "../envs/pipeline.yaml"
+    return "../envs/vllm.yaml" if launches_captioner() else "../envs/pipeline.yaml"
 
 
 def fmri_subjects(dataset):

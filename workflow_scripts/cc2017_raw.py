@@ -1,9 +1,8 @@
 """Checkpoint cc2017_raw: use the raw CC2017 files in raw_dir, download missing ones from a mirror, record sha256."""
 
-from semvideo_core.data.cc2017_layout import ensure_raw_files
 from semvideo_core.logs import log_to_file
+from semvideo_core.stages.data import cc2017_raw
 
-with log_to_file(snakemake.log[0]):
-    ensure_raw_files(
-        snakemake.params.raw_dir, snakemake.params.files, snakemake.params.download_url, snakemake.output[0]
-    )
+with log_to_file(snakemake.log[0], threads=snakemake.threads):
+    params = snakemake.params
+    cc2017_raw(params.raw_dir, params.files, params.download_url, snakemake.output[0])

@@ -3,15 +3,14 @@
 import torch
 
 from semvideo_core.logs import log_to_file
-from semvideo_core.sad_stage import decode_sad
+from semvideo_core.stages.sad import decode_sad
 
-with log_to_file(snakemake.log[0]):
+with log_to_file(snakemake.log[0], threads=snakemake.threads):
     torch.set_num_threads(snakemake.threads)
     decode_sad(
         snakemake.input.model,
         snakemake.input.fmri,
         snakemake.input.embeds,
         snakemake.output[0],
-        refine=snakemake.params.refine,
-        seed=snakemake.params.seed,
+        snakemake.params.decode,
     )

@@ -2,21 +2,9 @@
 
 import torch
 
-from semvideo_core.backends.text import load_text_encoder
-from semvideo_core.embed import embed_captions
 from semvideo_core.logs import log_to_file
+from semvideo_core.stages.sad import embed_text
 
-with log_to_file(snakemake.log[0]):
+with log_to_file(snakemake.log[0], threads=snakemake.threads):
     torch.set_num_threads(snakemake.threads)
-    settings = snakemake.params.embed
-    encoder = load_text_encoder(
-        snakemake.params.encoder["backend"], snakemake.params.encoder["path"], settings["tokens"]
-    )
-    embed_captions(
-        snakemake.input[0],
-        encoder,
-        snakemake.output[0],
-        dtype=settings["dtype"],
-        batch_size=settings["batch_size"],
-        device=settings["device"],
-    )
+    embed_text(snakemake.input.captions, snakemake.params.encoder, snakemake.params.embed, snakemake.output[0])

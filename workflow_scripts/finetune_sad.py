@@ -3,15 +3,15 @@
 import torch
 
 from semvideo_core.logs import log_to_file
-from semvideo_core.sad_stage import finetune_sad, stage_config
+from semvideo_core.stages.sad import finetune_sad
 
-with log_to_file(snakemake.log[0]):
+with log_to_file(snakemake.log[0], threads=snakemake.threads):
     torch.set_num_threads(snakemake.threads)
     finetune_sad(
         snakemake.input.pretrained,
         snakemake.input.fmri,
         snakemake.input.embeds,
-        stage_config(snakemake.params.sad),
+        {"loss": snakemake.params.loss, "finetune": snakemake.params.finetune},
         snakemake.output.weights,
         snakemake.params.state,
     )

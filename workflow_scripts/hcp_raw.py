@@ -1,14 +1,10 @@
 """Checkpoint hcp_raw: fetch missing HCP 7T movie runs from S3, check stimuli and clip timing, record sha256."""
 
-from semvideo_core.data.hcp import ensure_hcp_raw
 from semvideo_core.logs import log_to_file
+from semvideo_core.stages.data import hcp_raw
 
-with log_to_file(snakemake.log[0]):
-    ensure_hcp_raw(
-        snakemake.params.raw_dir,
-        snakemake.params.subjects,
-        snakemake.params.runs,
-        snakemake.params.support_files,
-        snakemake.output[0],
-        support_prefix=snakemake.params.support_prefix,
+with log_to_file(snakemake.log[0], threads=snakemake.threads):
+    params = snakemake.params
+    hcp_raw(
+        params.raw_dir, params.subjects, params.runs, params.support_files, snakemake.output[0], params.support_prefix
     )

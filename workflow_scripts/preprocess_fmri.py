@@ -1,20 +1,18 @@
 """Rule preprocess_fmri: trim, detrend, z-score, select reproducible vertices, average test presentations."""
 
-from functools import partial
-
-from semvideo_core.data.cifti import cortex_columns
-from semvideo_core.data.preprocess import PreprocessConfig, group_runs, preprocess_subject, trim_rule
 from semvideo_core.logs import log_to_file
+from semvideo_core.stages.data import preprocess_fmri
 
-with log_to_file(snakemake.log[0]):
-    config = PreprocessConfig(
-        trim=trim_rule(snakemake.params.trim), lag_trs=snakemake.params.lag_trs, **snakemake.params.preprocess
-    )
-    preprocess_subject(
-        group_runs(snakemake.input.cifti, snakemake.params.runs),
-        partial(cortex_columns, expected=snakemake.params.cortical_vertices),
-        config,
+with log_to_file(snakemake.log[0], threads=snakemake.threads):
+    params, wildcards = snakemake.params, snakemake.wildcards
+    preprocess_fmri(
+        snakemake.input.cifti,
+        params.runs,
+        params.preprocess,
+        params.trim,
+        params.lag_trs,
+        params.cortical_vertices,
         snakemake.output[0],
-        attrs={"dataset": snakemake.wildcards.dataset, "subject": snakemake.wildcards.subject},
+        attrs={"dataset": wildcards.dataset, "subject": wildcards.subject},
         workers=snakemake.threads,
     )

@@ -1,10 +1,9 @@
 """Rule ridge: the ridge-regression baseline's predicted caption embeddings for one subject and level."""
 
-from semvideo_core.logs import log_to_file
-from semvideo_core.ridge import ridge_decode
+from threadpoolctl import threadpool_limits
 
-with log_to_file(snakemake.log[0]):
-    settings = snakemake.params.ridge
-    ridge_decode(
-        snakemake.input.fmri, snakemake.input.embeds, snakemake.output[0], settings["alphas"], settings["target"]
-    )
+from semvideo_core.logs import log_to_file
+from semvideo_core.stages.sad import ridge
+
+with log_to_file(snakemake.log[0], threads=snakemake.threads), threadpool_limits(snakemake.threads):
+    ridge(snakemake.input.fmri, snakemake.input.embeds, snakemake.output[0], snakemake.params.ridge)

@@ -1,7 +1,7 @@
 """Rule semantic_retrieval: top-1 test-set retrieval in embedding space per variant, subject and level."""
 
 from semvideo_core.logs import log_to_file
-from semvideo_core.metrics.retrieval import write_retrieval_table
+from semvideo_core.stages.sad import semantic_retrieval
 
-with log_to_file(snakemake.log[0]):
-    write_retrieval_table(snakemake.input.predictions, snakemake.input.embeds, snakemake.output[0])
+with log_to_file(snakemake.log[0], threads=snakemake.threads):
+    semantic_retrieval(snakemake.input.predictions, snakemake.input.embeds, snakemake.output[0])

@@ -3,14 +3,11 @@
 import torch
 
 from semvideo_core.logs import log_to_file
-from semvideo_core.sad_stage import pretrain_sad, stage_config
+from semvideo_core.stages.sad import train_sad
 
-with log_to_file(snakemake.log[0]):
+with log_to_file(snakemake.log[0], threads=snakemake.threads):
     torch.set_num_threads(snakemake.threads)
-    pretrain_sad(
-        list(snakemake.input.fmri),
-        snakemake.input.embeds,
-        stage_config(snakemake.params.sad),
-        snakemake.output.weights,
-        snakemake.params.state,
+    settings = {k: snakemake.params[k] for k in ("model", "loss", "pretrain", "val_fraction")}
+    train_sad(
+        list(snakemake.input.fmri), snakemake.input.embeds, settings, snakemake.output.weights, snakemake.params.state
     )

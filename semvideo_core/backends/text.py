@@ -14,13 +14,13 @@ Backends (config `models.text_encoder.backend`):
 from __future__ import annotations
 
 import importlib.util
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from ..io.atomic import atomic_directory
 
 TEXT_BACKENDS = ("clip", "open_clip", "minilm", "tiny_clip")
 
@@ -145,12 +145,7 @@ def load_text_encoder(backend: str, path: str | Path | None, tokens: int = 32) -
     path = Path(path)
     if backend == "tiny_clip":
         if not (path / "config.json").exists():  # built once, then loaded like any local CLIP text encoder
-            partial = path.with_name(f".partial-{os.getpid()}-{path.name}")
-            shutil.rmtree(partial, ignore_errors=True)
-            save_tiny_clip(partial)
-            try:
-                os.rename(partial, path)
-            except OSError:  # built meanwhile by another job
-                shutil.rmtree(partial, ignore_errors=True)
+            with atomic_directory(path) as partial:
+                save_tiny_clip(partial)
         return _load_clip(path)
     return _load_clip(path) if backend == "clip" else _load_open_clip(path)

@@ -14,10 +14,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .download import download_file, write_checksums
-from .preprocess import RunFiles
+from ..io.clip_ids import clip_id as movie_clip_id
 
 TRAILING_VOLUMES = 4
+CC2017_PAGE = "https://purr.purdue.edu/publications/2809/1"
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """The presentations of one movie: `paths[i]` is repetition `reps[i]` (1-based, as in the file names)."""
+
+    name: str  # seg3, test1
+    split: str  # train or test
+    reps: tuple[int, ...]
+    paths: tuple[Path, ...]
+
+
+def trim_rule(entries: list[dict]) -> dict[int, tuple[int, int]]:
+    """Config trimming entries [{volumes, drop_first, drop_last}] -> {volumes: (drop_first, drop_last)}."""
+    return {int(e["volumes"]): (int(e["drop_first"]), int(e["drop_last"])) for e in entries}
+
+
+def kept_volumes(trim: dict[int, tuple[int, int]]) -> int:
+    """Volumes every run keeps after trimming (= clips per movie); the rule must keep the same number for all."""
+    kept = {n - first - last for n, (first, last) in trim.items()}
+    if len(kept) != 1 or min(kept) < 1:
+        raise ValueError(f"every trimming rule must keep the same number of volumes (at least one), got {sorted(kept)}")
+    return kept.pop()
 
 
 @dataclass(frozen=True)
@@ -56,7 +79,7 @@ def cifti_path(raw_dir: str | Path, subject: int, run: Run, rep: int) -> Path:
 
 def clip_id(run: Run, clip_index: int) -> str:
     """Id of the 2-s clip `[2j, 2j+2)` of a movie; `clip_index` is 0-based, the id 1-based as in `seg3_17`."""
-    return f"{run.name}_{clip_index + 1}"
+    return movie_clip_id(run.name, clip_index)
 
 
 def subject_runs(
@@ -79,9 +102,6 @@ def subject_runs(
     return result
 
 
-CC2017_PAGE = "https://purr.purdue.edu/publications/2809/1"
-
-
 def raw_files(subjects: list[int], n_train: int, n_test: int, train_repeats: int, test_repeats: int) -> list[str]:
     """Every raw file the pipeline reads, relative to raw_dir: the stimuli, then each subject's CIFTI runs."""
     all_runs = runs(n_train, n_test)
@@ -91,23 +111,3 @@ def raw_files(subjects: list[int], n_train: int, n_test: int, train_repeats: int
             n_reps = train_repeats if run.split == "train" else test_repeats
             files += [str(cifti_path("", subject, run, rep)) for rep in range(1, n_reps + 1)]
     return files
-
-
-def ensure_raw_files(raw_dir: str | Path, relative: list[str], download_url: str | None, manifest: str | Path) -> None:
-    """Make sure every raw file is under raw_dir, then record the sha256 of each in `manifest`.
-
-    Files already present are used as they are. Missing ones are downloaded from `download_url` + relative path
-    (resumable) when a mirror is configured; otherwise the error lists what to place where.
-    """
-    raw_dir = Path(raw_dir)
-    missing = [name for name in relative if not (raw_dir / name).is_file()]
-    if missing and not download_url:
-        shown = "\n  ".join(missing[:20]) + ("\n  ..." if len(missing) > 20 else "")
-        raise FileNotFoundError(
-            f"{len(missing)} of {len(relative)} CC2017 files are missing under {raw_dir}:\n  {shown}\n"
-            f"Download the dataset from {CC2017_PAGE} (the site needs a login) and unpack it so that {raw_dir} "
-            f"holds stimuli/ and subject*/fmri/...; or set cc2017.download_url to a mirror of that layout."
-        )
-    for name in missing:
-        download_file(f"{download_url.rstrip('/')}/{name}", raw_dir / name)
-    write_checksums([raw_dir / name for name in relative], raw_dir, Path(manifest))

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import functools
 import os
-from xml.etree import ElementTree
 from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree
 
 import nibabel as nib
 import numpy as np
@@ -15,7 +15,7 @@ from nibabel.cifti2 import BrainModelAxis, SeriesAxis
 from nibabel.nifti2 import Nifti2Header
 from nibabel.spatialimages import HeaderDataError
 
-from ..atomic import atomic_output
+from ..io.atomic import atomic_output
 from .kernels import compact_rows
 
 # 2-mm MNI152 grid of the HCP 91k grayordinates, where the subcortical voxels live.

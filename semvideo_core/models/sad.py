@@ -4,7 +4,8 @@
                     --ResidualMLP (4 residual blocks, shared by all subjects)--> [B, hidden]
                     --head--> Z_mlp [B, T, D]                      (L_MSE, L_SoftCLIP)
     Refineformer: causal transformer over [Z_mlp tokens; timestep; noisy target tokens] -> clean target [B, T, D]
-                  trained as a diffusion denoiser (L_refine), sampled with DDIM at inference.
+                  trained as a diffusion denoiser (L_refine) under diffusers' DDPMScheduler with the cosine
+                  schedule, sampled with diffusers' DDIMScheduler at inference.
 
 Each caption level (anchor, motion, holistic) has its own SAD model: the levels share no weights, so each trains
 as its own job. Targets are standardised per token and channel with training-set statistics kept in the model
@@ -18,6 +19,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
+from diffusers import DDIMScheduler, DDPMScheduler
 from torch import nn
 
 
@@ -33,8 +35,6 @@ class SADConfig:
     refine_depth: int = 2
     refine_heads: int = 4
     diffusion_steps: int = 100  # training timesteps of the Refineformer's diffusion
-    sample_steps: int = 10  # DDIM steps at inference
-    refine_strength: float = 0.3  # sampling starts from Z_mlp noised to this fraction of the steps (1: pure noise)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -136,21 +136,18 @@ class Refineformer(nn.Module):
         return self.out(self.norm(x[:, self.tokens + 1 :]))
 
 
-class CosineSchedule:
-    """DDPM noise schedule with the cosine alpha-bar of Nichol & Dhariwal (2021)."""
+# The Refineformer predicts the clean tokens ("sample"), under the cosine alpha-bar of Nichol & Dhariwal (2021).
+SCHEDULE = {"beta_schedule": "squaredcos_cap_v2", "prediction_type": "sample", "clip_sample": False}
 
-    def __init__(self, steps: int):
-        s = 0.008
-        x = torch.linspace(0, steps, steps + 1, dtype=torch.float64)
-        alpha_bar = torch.cos((x / steps + s) / (1 + s) * math.pi / 2) ** 2
-        alpha_bar = alpha_bar / alpha_bar[0]
-        betas = (1 - alpha_bar[1:] / alpha_bar[:-1]).clamp(max=0.999)
-        self.alpha_bar = torch.cumprod(1 - betas, dim=0).float()  # [steps]
-        self.steps = steps
 
-    def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        a = self.alpha_bar.to(x0.device)[t].view(-1, 1, 1)
-        return a.sqrt() * x0 + (1 - a).sqrt() * noise
+def training_scheduler(steps: int) -> DDPMScheduler:
+    return DDPMScheduler(num_train_timesteps=steps, **SCHEDULE)
+
+
+def sampling_scheduler(steps: int) -> DDIMScheduler:
+    """DDIM (eta 0) over the training schedule; "trailing" spacing starts at the last training step, and the final
+    step lands on the clean estimate (alpha-bar 1)."""
+    return DDIMScheduler(num_train_timesteps=steps, set_alpha_to_one=True, timestep_spacing="trailing", **SCHEDULE)
 
 
 class SAD(nn.Module):
@@ -160,7 +157,7 @@ class SAD(nn.Module):
         self.projection = SubjectProjection(config.voxels, config.hidden)
         self.mlp = ResidualMLP(config)
         self.refiner = Refineformer(config)
-        self.schedule = CosineSchedule(config.diffusion_steps)
+        self.scheduler = training_scheduler(config.diffusion_steps)
         self.register_buffer("target_mean", torch.zeros(config.tokens, config.dim))
         self.register_buffer("target_std", torch.ones(config.tokens, config.dim))
 
@@ -180,32 +177,32 @@ class SAD(nn.Module):
         return self.mlp(self.projection(voxels, subject))
 
     @torch.no_grad()
-    def sample(self, condition: torch.Tensor, steps: int | None = None, generator: torch.Generator | None = None):
-        """DDIM (eta 0), conditioned on Z_mlp [B, T, D] -> refined tokens [B, T, D]; from Gaussian noise, or from
-        Z_mlp noised to `refine_strength` of the schedule (SDEdit-style refinement)."""
-        steps = steps or self.config.sample_steps
-        alpha_bar = self.schedule.alpha_bar.to(condition.device)
-        start = max(0, round(self.config.refine_strength * self.schedule.steps) - 1)
-        times = torch.linspace(start, 0, steps).round().long().unique_consecutive().tolist()
+    def sample(
+        self, condition: torch.Tensor, steps: int, strength: float, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """DDIM conditioned on Z_mlp [B, T, D] -> refined tokens [B, T, D]. Like diffusers' img2img pipelines:
+        `steps` spans the whole schedule and `strength` < 1 runs only its last round(steps * strength) steps,
+        starting from Z_mlp noised to that point (SDEdit); strength 1 starts from Gaussian noise."""
+        scheduler = sampling_scheduler(self.config.diffusion_steps)
+        scheduler.set_timesteps(steps, device=condition.device)
+        timesteps = scheduler.timesteps[steps - max(1, min(steps, round(steps * strength))) :]  # descending
         noise = torch.randn(condition.shape, generator=generator, device="cpu").to(condition.device)
-        # strength 1 starts from pure noise; below 1, from the MLP's estimate noised to the starting step
-        x = (
-            noise
-            if self.config.refine_strength >= 1
-            else self.schedule.add_noise(condition, noise, torch.tensor([start]))
-        )
-        for i, t in enumerate(times):
-            t_batch = torch.full((len(x),), t, device=x.device, dtype=torch.long)
-            x0 = self.refiner(x, t_batch, condition)
-            if i + 1 == len(times):
-                return x0
-            a_t, a_next = alpha_bar[t], alpha_bar[times[i + 1]]
-            eps = (x - a_t.sqrt() * x0) / (1 - a_t).sqrt()
-            x = a_next.sqrt() * x0 + (1 - a_next).sqrt() * eps
+        x = noise if strength >= 1 else scheduler.add_noise(condition, noise, timesteps[:1])
+        for t in timesteps:
+            x0 = self.refiner(x, t.expand(len(x)), condition)
+            x = scheduler.step(x0, t, x).prev_sample
         return x
 
     @torch.no_grad()
-    def decode(self, voxels: torch.Tensor, subject: str, refine: bool = True, generator=None) -> torch.Tensor:
-        """[B, V_s] -> predicted embeddings [B, T, D] in the raw target space."""
+    def decode(
+        self,
+        voxels: torch.Tensor,
+        subject: str,
+        refine: bool = True,
+        steps: int = 10,
+        strength: float = 0.3,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """[B, V_s] -> predicted embeddings [B, T, D] in the raw target space (the MLP's, or refined)."""
         condition = self.backbone(voxels, subject)
-        return self.denormalize(self.sample(condition, generator=generator) if refine else condition)
+        return self.denormalize(self.sample(condition, steps, strength, generator) if refine else condition)

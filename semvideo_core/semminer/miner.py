@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ import openai
 from openai.types.chat import ChatCompletion
 from tqdm import tqdm
 
+from ..retry import backoff_delays
 from .cache import AnswerCache
 from .frames import ClipStore, FrameSettings, frames_hash, media_parts, prepare_frames
 from .prompts import LEVELS, Prompts, clean_answer, count_words, request_hash, truncate_words
@@ -99,11 +99,16 @@ class SemMiner:
         self._slots = asyncio.Semaphore(config.in_flight)
         self.requests_sent = 0
 
+    def _delays(self):
+        config = self.config
+        return backoff_delays(config.attempts, config.backoff_s, config.max_backoff_s, jitter=True)
+
     async def check_model(self) -> None:
         """Fail early, with the served names, when the server does not serve the configured model; a server that
         refuses connections (still starting) is retried like any request."""
         config = self.config
-        for attempt in range(config.attempts):
+        for attempt, delay in enumerate(self._delays()):
+            await asyncio.sleep(delay)
             try:
                 served = [m.id async for m in self.client.models.list()]
                 break
@@ -112,16 +117,14 @@ class SemMiner:
                     raise FatalRequestError(
                         f"no OpenAI-compatible server answers at {config.base_url} ({error})"
                     ) from error
-                await asyncio.sleep(random.uniform(0, min(config.max_backoff_s, config.backoff_s * 2**attempt)))
         if config.model not in served:
             raise FatalRequestError(f"{config.base_url} serves {served}, not the configured model {config.model!r}")
 
     async def _complete(self, messages: list[dict], tag: str) -> str:
         """One chat completion, retried; -> the cleaned answer (never empty)."""
         config, reason = self.config, ""
-        for attempt in range(config.attempts):
+        for attempt, delay in enumerate(self._delays()):
             if attempt:
-                delay = random.uniform(0, min(config.max_backoff_s, config.backoff_s * 2 ** (attempt - 1)))
                 log.info("%s: retry %d/%d in %.1f s after %s", tag, attempt, config.attempts - 1, delay, reason)
                 await asyncio.sleep(delay)
             try:

@@ -10,81 +10,30 @@ Same config (seed included) -> the same decoded frames, fMRI arrays and CSVs.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
 from tqdm import tqdm
 
-from ..atomic import atomic_output
 from ..data import cc2017_layout as layout
 from ..data.cifti import write_dtseries
 from ..data.video import Mp4Writer
+from ..io.atomic import atomic_output
+from ..io.captions import write_captions
 from .captions import LEVELS, clip_captions
 from .config import WorldConfig
 from .features import frame_features, luminance
 from .fmri import build_subject, latent_timecourse, shared_projection, simulate_noise, subject_signals
+from .layout import WorldFiles, n_volumes, repeats, world_files, world_runs
 from .render import blank_frame, render_scene
 from .scenes import Scene, sample_movie, scene_index_at, scenes_in
 
 log = logging.getLogger(__name__)
-
-# Caption files, named as in the CC2017-SE release where it has the level (basic is ours).
-CAPTION_FILES = {
-    "basic": "basic_descriptions.csv",
-    "anchor": "img_descriptions.csv",
-    "motion": "motion_descriptions.csv",
-    "holistic": "video_descriptions.csv",
-}
-CAPTION_COLUMNS = ("clip_id", "description")
-GROUND_TRUTH_FILE = "ground_truth.h5"
 RENDER_CHUNK_FRAMES = 120  # frames rendered at once: bounds memory whatever the shot length
-
-
-@dataclass(frozen=True)
-class WorldFiles:
-    """Every file the generator writes, so callers (and the workflow) can list them before anything runs."""
-
-    stimuli: list[Path]
-    cifti: list[Path]
-    captions: dict[str, Path]
-    ground_truth: Path
-
-    def all(self) -> list[Path]:
-        return [*self.stimuli, *self.cifti, *self.captions.values(), self.ground_truth]
-
-
-def world_runs(config: WorldConfig) -> list[layout.Run]:
-    return layout.runs(config.train_segments, config.test_segments)
-
-
-def repeats(config: WorldConfig, run: layout.Run) -> int:
-    return config.train_repeats if run.split == "train" else config.test_repeats
-
-
-def world_files(config: WorldConfig, out_dir: str | Path) -> WorldFiles:
-    out_dir = Path(out_dir)
-    runs = world_runs(config)
-    return WorldFiles(
-        stimuli=[layout.stimulus_path(out_dir, run) for run in runs],
-        cifti=[
-            layout.cifti_path(out_dir, subject, run, rep)
-            for subject in range(1, config.n_subjects + 1)
-            for run in runs
-            for rep in range(1, repeats(config, run) + 1)
-        ],
-        captions={level: out_dir / "CC2017-SE" / name for level, name in CAPTION_FILES.items()},
-        ground_truth=out_dir / GROUND_TRUTH_FILE,
-    )
-
-
-def n_volumes(config: WorldConfig, run: layout.Run) -> int:
-    return run.leading_volumes + config.clips_per_segment + run.trailing_volumes
 
 
 def _render_movie(config: WorldConfig, run: layout.Run, scenes: list[Scene], path: Path) -> np.ndarray:
@@ -163,11 +112,9 @@ def _clip_table(config: WorldConfig, movies: dict[str, list[Scene]]) -> tuple[li
 
 
 def _write_captions(files: WorldFiles, clips: list[dict], captions: dict[str, list[str]]) -> None:
+    clip_ids = [c["clip_id"] for c in clips]
     for level, path in files.captions.items():
-        with atomic_output(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(CAPTION_COLUMNS)
-            writer.writerows(zip((c["clip_id"] for c in clips), captions[level]))
+        write_captions(path, dict(zip(clip_ids, captions[level])), clip_ids)
 
 
 def _write_ground_truth(path: Path, config: WorldConfig, clips: list[dict], latents: dict, subjects: dict) -> None:

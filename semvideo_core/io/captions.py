@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from ..atomic import atomic_output
+from .atomic import atomic_output
 
 COLUMNS = ("clip_id", "description")
 

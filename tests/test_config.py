@@ -1,0 +1,94 @@
+"""Config defaults: one source (the schema), merged deeply; the library's typed configs agree with it."""
+
+import dataclasses
+
+import pytest
+import yaml
+
+from semvideo_core.config import with_defaults
+from semvideo_core.data.preprocess import PreprocessConfig
+from semvideo_core.models.losses import SADLossWeights
+from semvideo_core.models.sad import SADConfig
+from semvideo_core.semminer.frames import FrameSettings
+from semvideo_core.semminer.miner import MinerConfig
+from semvideo_core.training import TrainConfig
+from semvideo_core.world.config import NoiseConfig, WorldConfig
+
+from .conftest import REPO
+
+SCHEMA = yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text())
+
+
+def test_a_partial_resources_override_keeps_the_rules_own_defaults():
+    config = with_defaults({"resources": {"train_sad": {"gpu": 1}}}, SCHEMA)
+    assert config["resources"]["train_sad"] == {"threads": 2, "mem_mb": 8000, "runtime": 720, "gpu": 1}
+    assert config["resources"]["ridge"] == {"threads": 2, "mem_mb": 8000, "runtime": 120, "gpu": 0}
+
+
+def test_a_partial_training_override_keeps_the_documented_phase_defaults():
+    config = with_defaults({"sad": {"pretrain": {"epochs": 30}}}, SCHEMA)
+    pretrain = config["sad"]["pretrain"]
+    assert (pretrain["epochs"], pretrain["batch_size"], pretrain["lr"]) == (30, 128, 0.001)
+    assert pretrain["weight_decay"] == 0.01 and pretrain["device"] == "cpu"  # from $defs/train
+    assert config["sad"]["finetune"]["batch_size"] == 64
+
+
+def test_an_explicit_null_is_kept_and_the_users_lists_replace_defaults():
+    config = with_defaults({"captions": {"precomputed": {"files": {"basic": None}}}, "ridge": {"alphas": [5]}}, SCHEMA)
+    files = config["captions"]["precomputed"]["files"]
+    assert files["basic"] is None and files["anchor"] == "img_descriptions.csv"
+    assert config["ridge"]["alphas"] == [5] and config["ridge"]["target"] == "flattened"
+
+
+def test_the_shipped_config_is_complete_after_defaults():
+    shipped = yaml.safe_load((REPO / "config.yaml").read_text())
+    config = with_defaults(shipped, SCHEMA)
+    assert config["sad"]["decode"] == {"refine": True, "steps": 10, "strength": 0.3, "seed": 0}
+    assert config["cc2017"]["raw_dir"] is None and config["demo"]["world"] == shipped["demo"]["world"]
+
+
+def _schema_node(path: str) -> dict:
+    node = SCHEMA
+    for key in path.split("/"):
+        node = node[key]
+    if "$ref" in node:
+        node = _schema_node(node["$ref"].removeprefix("#/"))
+    return node
+
+
+def _defaults(cls) -> dict:
+    fields = [f for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING]
+    return {f.name: f.default for f in fields}
+
+
+@pytest.mark.parametrize(
+    "cls, section",
+    [
+        (WorldConfig, "properties/demo/properties/world"),
+        (NoiseConfig, "properties/demo/properties/world/properties/noise"),
+        (PreprocessConfig, "properties/preprocess"),
+        (TrainConfig, "$defs/train"),
+        (SADConfig, "properties/sad/properties/model"),
+        (SADLossWeights, "properties/sad/properties/loss"),
+        (MinerConfig, "properties/captions/properties/semminer"),
+        (FrameSettings, "properties/captions/properties/semminer/properties/frames"),
+    ],
+    ids=lambda value: getattr(value, "__name__", ""),
+)
+def test_library_config_defaults_agree_with_the_schema(cls, section):
+    """The typed configs keep defaults for library users; the schema is the source, so they must match it."""
+    properties = _schema_node(section)["properties"]
+    defaults = {k: v for k, v in _defaults(cls).items() if k in properties}
+    assert defaults, f"{cls.__name__} shares no field with {section}"
+    schema_defaults = {k: properties[k]["default"] for k in defaults if "default" in properties[k]}
+    as_schema = {k: list(v) if isinstance(v, tuple) else v for k, v in defaults.items() if k in schema_defaults}
+    assert as_schema == schema_defaults
+    missing = sorted(k for k in _defaults(cls) if k not in properties)
+    assert missing == sorted(UNCONFIGURED.get(cls.__name__, [])), f"{cls.__name__} fields not in the schema"
+
+
+# Dataclass fields that the schema does not hold, because the workflow fills them (from other sections or data).
+UNCONFIGURED = {
+    "MinerConfig": ["api_key_env", "base_url"],  # from captions.semminer.server
+    "PreprocessConfig": ["lag_trs"],  # per dataset (demo.lag_trs, cc2017.lag_trs)
+}
