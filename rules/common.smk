@@ -46,7 +46,7 @@ def rule_resources(rule_name):
     return config["resources"][rule_name]
 
 
-BUILT_BACKENDS = {"tiny_clip"}  # stand-ins that a rule builds at `path` itself: nothing to read before it runs
+BUILT_BACKENDS = {"tiny_clip"}  # stand-ins built at `path` by the job that loads them (nothing to read before)
 
 
 def model_files(part):
@@ -199,7 +199,7 @@ def launches_captioner():
 
 
 def caption_settings():
-    """Exactly what the captions rule reads: the import settings, or SemMiner's (with the weights' path when it
+    """Exactly the settings that captions reads - the import settings, or SemMiner's (with the weights' path when it
     launches its own server)."""
     section = config["captions"]
     if section["source"] == "precomputed":
