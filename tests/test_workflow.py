@@ -130,12 +130,22 @@ def tiny_run(tmp_path_factory):
 
 def planned_jobs(dry_run_output: str) -> dict[str, int]:
     """rule -> job count of a dry run's job table (empty when nothing is to be done)."""
-    counts = {}
+    counts, in_table = {}, False
     for line in dry_run_output.splitlines():
+        if line.startswith("Job stats:"):
+            in_table = True
+            continue
         parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
+        if in_table and not parts:
+            break
+        if in_table and len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
             counts[parts[0]] = int(parts[1])
     return counts
+
+
+def job_blocks(dry_run_output: str, rule: str) -> list[str]:
+    """The lines a dry run prints for each job of `rule` (input, output, reason, resources, ...)."""
+    return [block for block in dry_run_output.split("\nrule ")[1:] if block.startswith(f"{rule}:")]
 
 
 def test_tiny_world_runs_end_to_end(tiny_run):
@@ -251,7 +261,7 @@ RERUNS_ALL = {"train_sad": 3, "finetune_sad": 6, "decode_sad": 6, "semantic_retr
         ({"embed": {"tokens": 24}}, {"embed_text": 3, "ridge": 6, **RERUNS_ALL}),
         ({"sad": {"loss": {"soft_clip": 0.5}}}, RERUNS_ALL),
         ({"sad": {"pretrain": {"epochs": 1}}}, RERUNS_ALL),
-        ({"sad": {"finetune": {"epochs": 2}}}, {"finetune_sad": 6, "decode_sad": 6, "semantic_retrieval": 1, "all": 1}),
+        ({"sad": {"finetune": {"epochs": 3}}}, {"finetune_sad": 6, "decode_sad": 6, "semantic_retrieval": 1, "all": 1}),
         ({"sad": {"decode": {"steps": 3}}}, {"decode_sad": 6, "semantic_retrieval": 1, "all": 1}),
         ({"ridge": {"alphas": [1, 10]}}, {"ridge": 6, "semantic_retrieval": 1, "all": 1}),
         ({"resources": {"train_sad": {"mem_mb": 9000}}}, {}),
@@ -274,7 +284,7 @@ def test_model_weights_are_inputs_of_the_rules_that_load_them(tiny_run, tmp_path
     )
     dry = snakemake(tiny_run, *TINY_RUN, str(config), "-n").stdout
     weights = str(tmp_path / "encoder" / "model.safetensors")
-    embed_jobs = [block for block in dry.split("\n\n") if "rule embed_text:" in block]
+    embed_jobs = job_blocks(dry, "embed_text")
     assert len(embed_jobs) == 3 and all(weights in block for block in embed_jobs)
 
 
@@ -283,7 +293,7 @@ def test_a_partial_override_keeps_the_rest_of_its_section(tmp_path):
     override = tmp_path / "partial.yaml"
     override.write_text(yaml.safe_dump({"resources": {"train_sad": {"gpu": 1}}}))
     dry = snakemake(tmp_path, "-n", "--configfile", str(override)).stdout
-    train_jobs = [block for block in dry.split("\n\n") if "rule train_sad:" in block]
+    train_jobs = job_blocks(dry, "train_sad")
     assert train_jobs and all("runtime=720" in b and "gpu=1" in b and "mem_mb=8000" in b for b in train_jobs)
 
 
