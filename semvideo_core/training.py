@@ -82,9 +82,9 @@ def weights_hash(model: nn.Module) -> str:
 def code_version(modules: Iterable[ModuleType]) -> str:
     """sha256 of the source files of `modules`: an edit to any of them is another training job."""
     digest = hashlib.sha256()
-    for name in sorted({m.__name__: m for m in modules}):
+    for name, module in sorted({m.__name__: m for m in modules}.items()):
         digest.update(name.encode())
-        digest.update(Path(sys.modules[name].__file__).read_bytes())
+        digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()
 
 

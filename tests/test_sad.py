@@ -349,3 +349,16 @@ def test_minilm_embeddings_are_real_and_written_per_caption(tmp_path):
     embeds, ids = load_embeddings(tmp_path / "anchor.safetensors")
     assert ids == ["b", "a"] and embeds.shape == (2, 16, 384)
     torch.testing.assert_close(embeds[0], encoder.encode(["a blue cube"])[0])
+
+
+def test_retrieval_table_names_the_file_of_a_clip_without_an_embedding(tmp_path):
+    from semvideo_core.stages.sad import semantic_retrieval
+
+    write_embeddings(
+        tmp_path / "embeds" / "anchor.safetensors", {"embeds": torch.randn(2, 3, 4)}, ["seg1_1", "test1_1"]
+    )
+    prediction = tmp_path / "predictions" / "demo" / "ridge" / "subject1" / "anchor.safetensors"
+    write_embeddings(prediction, {"embeds": torch.randn(1, 3, 4)}, ["test9_9"])
+    with pytest.raises(ValueError, match=r"anchor.safetensors: clips \['test9_9'\] have no embedding in .*embeds"):
+        semantic_retrieval([prediction], [tmp_path / "embeds" / "anchor.safetensors"], tmp_path / "table.csv")
+    assert not (tmp_path / "table.csv").exists()

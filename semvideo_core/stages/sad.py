@@ -292,10 +292,13 @@ def semantic_retrieval(prediction_paths: list, embed_paths: list, out_path) -> l
     """CSV of variant, subject, level, n_test, top1, chance for predictions at
     predictions/{dataset}/{variant}/{subject}/{level}.safetensors, scored against the embed_text output of their
     level; SAD's MLP-only estimate (`embeds_mlp`) is scored as variant sad_mlp."""
-    targets = {Path(p).stem: load_embeddings(p) for p in embed_paths}
+    embed_files = {Path(p).stem: p for p in embed_paths}
+    targets = {level: load_embeddings(p) for level, p in embed_files.items()}
     rows = []
     for path in map(Path, prediction_paths):
         level, subject, variant = path.stem, path.parent.name, path.parent.parent.name
+        if level not in targets:
+            raise ValueError(f"{path}: no caption embeddings of level {level!r} among {sorted(embed_files)}")
         embeds, ids = targets[level]
         index = {c: i for i, c in enumerate(ids)}
         keys = embedding_keys(path)
@@ -305,7 +308,7 @@ def semantic_retrieval(prediction_paths: list, embed_paths: list, out_path) -> l
             predicted, clip_ids = load_embeddings(path, key)
             missing = [c for c in clip_ids if c not in index]
             if missing:
-                raise ValueError(f"{path}: clips {missing[:5]} have no embedding in {embed_paths[0]}")
+                raise ValueError(f"{path}: clips {missing[:5]} have no embedding in {embed_files[level]}")
             own = embeds[[index[c] for c in clip_ids]]
             rows.append(
                 {
