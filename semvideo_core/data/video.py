@@ -11,11 +11,19 @@ import numpy as np
 from ..io.atomic import atomic_output
 
 
+# At 32 px (16-px chroma rows) x264's SIMD code gave different bytes for identical input from run to run, as if it
+# read uninitialised memory past the rows; its C code (asm=0) did not. From 64 px on, SIMD output was reproducible
+# (20 encodings each at 64 and 128 px, three generations of the default 128-px world), and asm=0 made the default
+# world 60% slower to write, so only narrower frames are encoded without SIMD.
+SIMD_SAFE_PX = 64
+
+
 class Mp4Writer:
     """Streams RGB frames into an H.264 mp4 (yuv420p), written atomically: the file appears only once closed.
 
-    The same frames always give the same bytes: encoding runs on one thread, without x264's SIMD code, every frame
-    carries its own timestamp, and RGB is converted to yuv420p explicitly before the encoder sees it.
+    The same frames always give the same bytes: encoding runs on one thread (without x264's SIMD code below
+    SIMD_SAFE_PX), every frame carries its own timestamp, and RGB is converted to yuv420p explicitly before the
+    encoder sees it (left to the encoder, PyAV's implicit conversion gave different pixels from run to run).
     """
 
     def __init__(self, path: str | Path, fps: int, size: int | tuple[int, int], crf: int = 18, preset: str = "fast"):
@@ -30,12 +38,14 @@ class Mp4Writer:
             self._stream.width, self._stream.height = self.width, self.height
             self._stream.pix_fmt = "yuv420p"
             self._stream.codec_context.thread_count = 1
-            # x264's SIMD code reads past the end of narrow rows (seen at 32 px): uninitialised bytes then change
-            # the encoded frames from run to run. Its C code (asm=0) is 2-3 times slower and reproducible.
-            self._stream.options = {"crf": str(crf), "preset": preset, "x264-params": "asm=0"}
+            options = {"crf": str(crf), "preset": preset}
+            if min(self.width, self.height) < SIMD_SAFE_PX:
+                options["x264-params"] = "asm=0"
+            self._stream.options = options
         except BaseException as error:
             self._atomic.__exit__(type(error), error, error.__traceback__)
             raise
+        self._reformatter = av.video.reformatter.VideoReformatter()  # one conversion context for every frame
         self.frames_written = 0
 
     def write(self, frames: np.ndarray) -> None:
@@ -44,7 +54,7 @@ class Mp4Writer:
         if frames.shape[1:] != expected or frames.dtype != np.uint8:
             raise ValueError(f"{self.path}: expected uint8 frames of {expected}, got {frames.dtype} {frames.shape[1:]}")
         for frame in frames:
-            picture = av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format="yuv420p")
+            picture = self._reformatter.reformat(av.VideoFrame.from_ndarray(frame, format="rgb24"), format="yuv420p")
             picture.pts = self.frames_written
             for packet in self._stream.encode(picture):
                 self._container.mux(packet)
