@@ -12,6 +12,7 @@ include: "rules/world.smk"
 include: "rules/data.smk"
 include: "rules/semminer.smk"
 include: "rules/sad.smk"
+include: "rules/mad.smk"
 
 
 rule all:

@@ -15,6 +15,11 @@ _schema = yaml.safe_load(Path(workflow.basedir, "schemas", "config.schema.yaml")
 config.update(with_defaults(config, _schema))
 validate(config, "../schemas/config.schema.yaml")
 
+if "motion" not in config["sad"]["levels"] and {"full"} & set(config["mad"]["variants"]):
+    raise ValueError(
+        "config: mad.variants includes full, whose motion tokens are SAD's motion decodes; " "add motion to sad.levels"
+    )
+
 for _dataset in config["datasets"]:
     if _dataset != "demo" and not config[_dataset]["raw_dir"]:
         raise ValueError(
@@ -238,6 +243,58 @@ def semantic_predictions(dataset):
     ]
 
 
+def vae_folder(dataset):
+    """The VAE's folder: the demo VAE that train_vae writes, or models.vae.path."""
+    entry = config["models"]["vae"]
+    if entry["backend"] == "demo":
+        return f"models/{dataset}/vae"
+    if not entry["path"]:
+        raise ValueError("config: models.vae.backend diffusers needs models.vae.path (an AutoencoderKL folder)")
+    return entry["path"]
+
+
+def vae_inputs(dataset):
+    return [vae_folder(dataset)] if config["models"]["vae"]["backend"] == "demo" else model_files("vae")
+
+
+def mad_training_motion(dataset, subjects):
+    """SAD's decodes of the training clips, when MAD trains on them (mad.motion.source sad_decoded)."""
+    if config["mad"]["motion"]["source"] != "sad_decoded":
+        return []
+    return [f"predictions/{dataset}/sad_train/{subject}/motion.safetensors" for subject in subjects]
+
+
+def mad_decode_inputs(wildcards):
+    """What each MAD variant decodes from (besides the subject's fMRI and the VAE)."""
+    dataset, subject = wildcards.dataset, wildcards.subject
+    if wildcards.variant == "oracle":
+        return {"test_latents": f"data/{dataset}/latents/test.h5"}
+    if wildcards.variant == "ridge":
+        return {"train_latents": f"data/{dataset}/latents/train.h5"}
+    inputs = {"model": f"models/{dataset}/mad/{subject}.safetensors"}
+    if wildcards.variant == "full":
+        inputs["sad_motion"] = f"predictions/{dataset}/sad/{subject}/motion.safetensors"
+    else:
+        inputs["motion"] = f"data/{dataset}/embeds/motion.safetensors"  # its empty caption
+    return inputs
+
+
+def mad_decode_settings(variant):
+    """decode_mad's knobs: the ridge alphas only for the ridge variant, so changing them reruns nothing else."""
+    settings = dict(config["mad"]["decode"])
+    if variant == "ridge":
+        settings["ridge_alphas"] = config["ridge"]["alphas"]
+    return settings
+
+
+def motion_frames(dataset):
+    return [
+        f"predictions/{dataset}/{variant}/{subject}/motion_frames.h5"
+        for variant in config["mad"]["variants"]
+        for subject in fmri_subjects(dataset)
+    ]
+
+
 def final_outputs():
     """Final targets: the last stage implemented, for every enabled dataset."""
     targets = []
@@ -252,4 +309,5 @@ def final_outputs():
     for dataset in config["datasets"]:
         targets += [f"data/{dataset}/captions/{level}.csv" for level in caption_levels()]
         targets.append(f"results/{dataset}/semantic_retrieval.csv")
+        targets += motion_frames(dataset)
     return targets

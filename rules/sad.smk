@@ -112,6 +112,7 @@ rule decode_sad:
         gpu=rule_resources("decode_sad")["gpu"],
     params:
         decode=config["sad"]["decode"],
+        split="test",
     script:
         "../workflow_scripts/decode_sad.py"
 

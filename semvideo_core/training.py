@@ -1,4 +1,4 @@
-"""One training loop for the decoders (SAD now, MAD later): AdamW, warm-up then cosine LR, gradient clipping,
+"""One training loop for the decoders (SAD, MAD) and the demo VAE: AdamW, warm-up then cosine LR, gradient clipping,
 autocast on GPU, seeds, a CSV log per epoch with validation metrics, and resumable checkpoints.
 
 Determinism: the batches of epoch e come from a generator seeded with (seed, e), and the checkpoint holds the
@@ -236,6 +236,30 @@ def train(
         save(model, log_path)
     checkpoint.unlink(missing_ok=True)  # finished: nothing is left for another job to resume
     return log_path
+
+
+def validation_split(n_clips: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(training rows, held-out rows) of n_clips clips, a seeded `fraction` held out; both sorted."""
+    order = np.random.default_rng([seed, 7]).permutation(n_clips)
+    n_val = int(round(fraction * n_clips))
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def presentation_batches(reps: list[int], train_clips: np.ndarray, batch_size: int):
+    """An epoch plan over single presentations of several subjects (subject s has reps[s] per clip): batches of
+    one subject each, (subject index, clip rows, presentation rows), subjects interleaved in a seeded order."""
+
+    def plan(epoch: int, rng: np.random.Generator):
+        batches = []
+        for s, n_reps in enumerate(reps):
+            samples = np.stack(np.meshgrid(train_clips, np.arange(n_reps), indexing="ij"), -1).reshape(-1, 2)
+            samples = samples[rng.permutation(len(samples))]
+            batches += [
+                (s, chunk[:, 0], chunk[:, 1]) for chunk in np.array_split(samples, max(1, len(samples) // batch_size))
+            ]
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    return plan
 
 
 def _append_row(path: Path, row: dict) -> None:

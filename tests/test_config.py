@@ -7,7 +7,8 @@ import yaml
 
 from semvideo_core.config import with_defaults
 from semvideo_core.data.preprocess import PreprocessConfig
-from semvideo_core.models.losses import SADLossWeights
+from semvideo_core.models.losses import MADLossWeights, SADLossWeights
+from semvideo_core.models.mad import MADConfig
 from semvideo_core.models.sad import SADConfig
 from semvideo_core.semminer.frames import FrameSettings
 from semvideo_core.semminer.miner import MinerConfig
@@ -70,6 +71,8 @@ def _defaults(cls) -> dict:
         (TrainConfig, "$defs/train"),
         (SADConfig, "properties/sad/properties/model"),
         (SADLossWeights, "properties/sad/properties/loss"),
+        (MADConfig, "properties/mad/properties/model"),
+        (MADLossWeights, "properties/mad/properties/loss"),
         (MinerConfig, "properties/captions/properties/semminer"),
         (FrameSettings, "properties/captions/properties/semminer/properties/frames"),
     ],

@@ -16,6 +16,7 @@ import yaml
 
 from semvideo_core.backends.text import save_tiny_clip
 from semvideo_core.io.captions import read_captions
+from semvideo_core.io.clip_arrays import read_clip_array
 
 from .conftest import REPO, TINY_CONFIG
 from .openai_server import FakeVLLM
@@ -35,6 +36,11 @@ JOB_NAMES = [
         "decode_sad",
         "ridge",
         "semantic_retrieval",
+        "train_vae",
+        "encode_latents",
+        "train_mad",
+        "finetune_mad",
+        "decode_mad",
         "all",
         "total",
     )
@@ -74,8 +80,13 @@ def test_default_config_dry_run_shows_demo_world(tmp_path):
         "decode_sad": "9",
         "ridge": "9",
         "semantic_retrieval": "1",
+        "train_vae": "1",
+        "encode_latents": "2",
+        "train_mad": "1",
+        "finetune_mad": "3",
+        "decode_mad": "12",
         "all": "1",
-        "total": "42",
+        "total": "61",
     }
 
 
@@ -193,6 +204,35 @@ def test_tiny_world_decoders_beat_chance(tiny_run):
         assert np.mean(gains) > 0.02 and sum(g > 0 for g in gains) >= 4, (variant, rows)
 
 
+def identification(predicted: np.ndarray, truth: np.ndarray, mean: np.ndarray) -> float:
+    """Top-1 identification among the test clips: the true clip most correlated with each prediction (both as
+    deviations from the training mean latent) is its own."""
+    p, t = (predicted - mean).reshape(len(predicted), -1), (truth - mean).reshape(len(truth), -1)
+    p, t = p - p.mean(1, keepdims=True), t - t.mean(1, keepdims=True)
+    p, t = p / np.linalg.norm(p, axis=1, keepdims=True), t / np.linalg.norm(t, axis=1, keepdims=True)
+    return float(((p @ t.T).argmax(1) == np.arange(len(p))).mean())
+
+
+def test_tiny_world_motion_stage_writes_every_variant(tiny_run):
+    """Every MAD variant writes latents and motion frames of every test clip; the oracle's latents are the true
+    ones (perfect identification), and the motion tokens change MAD's decode (full differs from no_motion). Whether
+    MAD beats ridge and the mean frame is measured on the default demo world by benchmarks/mad_quality.py: on this
+    tiny world (16-px frames, 240 training clips) even ridge identifies the test clips' latents at chance."""
+    latents = tiny_run / "data" / "demo" / "latents"
+    truth, ids = read_clip_array(latents / "test.h5", "latents")
+    mean = read_clip_array(latents / "train.h5", "latents")[0].astype(np.float64).mean(0)
+    assert truth.shape == (40, 6, 4, 8, 8) and truth.dtype == np.float16
+    predicted = {}
+    for variant in ("full", "no_motion", "ridge", "oracle"):
+        for subject in ("subject1", "subject2"):
+            folder = tiny_run / "predictions" / "demo" / variant / subject
+            frames, frame_ids = read_clip_array(folder / "motion_frames.h5", "frames")
+            assert frame_ids == ids and frames.shape == (40, 6, 16, 16, 3) and frames.dtype == np.uint8
+            predicted[variant, subject] = read_clip_array(folder / "motion_latents.h5", "latents", ids)[0]
+    assert identification(predicted["oracle", "subject1"].astype(np.float64), truth, mean) == 1.0
+    assert np.abs(predicted["full", "subject1"].astype(np.float64) - predicted["no_motion", "subject1"]).max() > 0
+
+
 def test_jobs_running_at_once_never_use_more_threads_than_cores(tiny_run):
     """Every job log records when the job ran and on how many threads; with --cores 2 their sum stays <= 2."""
     events = []
@@ -238,7 +278,10 @@ def test_the_installed_snakemake_counts_a_lone_jobs_threads(tmp_path):
     assert not overlapping, f"threads: 2 jobs ran at once on 2 cores: {overlapping}"
 
 
-RERUNS_ALL = {"train_sad": 3, "finetune_sad": 6, "decode_sad": 6, "semantic_retrieval": 1, "all": 1}
+RERUNS_ALL = {"train_sad": 3, "finetune_sad": 6, "decode_sad": 6, "semantic_retrieval": 1, "all": 1, "decode_mad": 2}
+MAD_MODELS = {"train_mad": 1, "finetune_mad": 2, "decode_mad": 4, "all": 1}  # what MAD's full and no_motion use
+MAD_ALL = {**MAD_MODELS, "decode_mad": 8}  # every variant
+VAE_ALL = {"train_vae": 1, "encode_latents": 2, **MAD_ALL}
 
 
 @pytest.mark.parametrize(
@@ -254,16 +297,29 @@ RERUNS_ALL = {"train_sad": 3, "finetune_sad": 6, "decode_sad": 6, "semantic_retr
                 "embed_text": 3,
                 "ridge": 6,
                 **RERUNS_ALL,
+                **VAE_ALL,
             },
         ),
-        ({"preprocess": {"detrend_order": 3}}, {"preprocess_fmri": 2, "ridge": 6, **RERUNS_ALL}),
-        ({"clips": {"size": 16}}, {"extract_clips": 2, "captions": 1, "embed_text": 3, "ridge": 6, **RERUNS_ALL}),
-        ({"embed": {"tokens": 24}}, {"embed_text": 3, "ridge": 6, **RERUNS_ALL}),
+        ({"preprocess": {"detrend_order": 3}}, {"preprocess_fmri": 2, "ridge": 6, **RERUNS_ALL, **MAD_ALL}),
+        (
+            {"clips": {"size": 16}},
+            {"extract_clips": 2, "captions": 1, "embed_text": 3, "ridge": 6, **RERUNS_ALL, **VAE_ALL},
+        ),
+        ({"embed": {"tokens": 24}}, {"embed_text": 3, "ridge": 6, **RERUNS_ALL, **MAD_MODELS}),
         ({"sad": {"loss": {"soft_clip": 0.5}}}, RERUNS_ALL),
         ({"sad": {"pretrain": {"epochs": 1}}}, RERUNS_ALL),
-        ({"sad": {"finetune": {"epochs": 3}}}, {"finetune_sad": 6, "decode_sad": 6, "semantic_retrieval": 1, "all": 1}),
-        ({"sad": {"decode": {"steps": 3}}}, {"decode_sad": 6, "semantic_retrieval": 1, "all": 1}),
-        ({"ridge": {"alphas": [1, 10]}}, {"ridge": 6, "semantic_retrieval": 1, "all": 1}),
+        (
+            {"sad": {"finetune": {"epochs": 3}}},
+            {"finetune_sad": 6, "decode_sad": 6, "semantic_retrieval": 1, "decode_mad": 2, "all": 1},
+        ),
+        ({"sad": {"decode": {"steps": 3}}}, {"decode_sad": 6, "semantic_retrieval": 1, "decode_mad": 2, "all": 1}),
+        ({"ridge": {"alphas": [1, 10]}}, {"ridge": 6, "semantic_retrieval": 1, "decode_mad": 2, "all": 1}),
+        ({"vae": {"kl_weight": 1.0e-5}}, VAE_ALL),
+        ({"latents": {"batch_size": 32}}, {"encode_latents": 2, **MAD_ALL}),
+        ({"mad": {"motion": {"drop": 0.2}}}, MAD_MODELS),
+        ({"mad": {"finetune": {"epochs": 2}}}, {"finetune_mad": 2, "decode_mad": 4, "all": 1}),
+        ({"mad": {"decode": {"batch_size": 8}}}, {"decode_mad": 8, "all": 1}),
+        ({"mad": {"motion": {"source": "sad_decoded"}}}, {"decode_sad_train": 2, **MAD_MODELS}),
         ({"resources": {"train_sad": {"mem_mb": 9000}}}, {}),
         ({"captions": {"semminer": {"temperature": 0.7}}}, {}),  # captions are imported: SemMiner's knobs are unread
     ],

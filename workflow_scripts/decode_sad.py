@@ -1,4 +1,5 @@
-"""Rule decode_sad: predicted caption embeddings of every test clip of one subject and level."""
+"""Rules decode_sad and decode_sad_train: predicted caption embeddings of every test (or training) clip of one
+subject and level."""
 
 import torch
 
@@ -13,4 +14,5 @@ with log_to_file(snakemake.log[0], threads=snakemake.threads):
         snakemake.input.embeds,
         snakemake.output[0],
         snakemake.params.decode,
+        split=snakemake.params.split,
     )

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from ..backends.text import load_text_encoder
+from ..io import models as model_store
 from ..io.atomic import atomic_output
 from ..io.captions import read_captions
 from ..io.embeddings import embedding_keys, load_embeddings, write_embeddings
@@ -34,7 +34,7 @@ from ..models import sad as sad_model
 from ..models.losses import SADLossWeights, sad_loss
 from ..models.ridge import fit_ridge, predict_ridge
 from ..models.sad import SAD, SADConfig
-from ..training import TrainConfig, train
+from ..training import TrainConfig, presentation_batches, train, validation_split
 
 log = logging.getLogger(__name__)
 DTYPES = {"float16": torch.float16, "float32": torch.float32}
@@ -45,8 +45,9 @@ RIDGE_TARGETS = ("flattened", "pooled")
 
 
 def embed_text(captions_csv, encoder: dict, settings: dict, out_path) -> None:
-    """One caption level -> `embeds` [N, tokens, dim] in the CSV's clip order, with `models.text_encoder`
-    ({backend, path}) and the `embed` settings (tokens, dtype, batch_size, device)."""
+    """One caption level -> `embeds` [N, tokens, dim] in the CSV's clip order and the empty caption's embedding
+    (constant `empty` [1, tokens, dim]), with `models.text_encoder` ({backend, path}) and the `embed` settings
+    (tokens, dtype, batch_size, device)."""
     model = load_text_encoder(encoder["backend"], encoder["path"], settings["tokens"])
     texts = read_captions(captions_csv)
     clip_ids, batch = list(texts), settings["batch_size"]
@@ -57,8 +58,10 @@ def embed_text(captions_csv, encoder: dict, settings: dict, out_path) -> None:
             chunks.append(model.encode(captions, batch, settings["device"]).to(DTYPES[settings["dtype"]]))
             bar.update(len(captions))
     embeds = torch.cat(chunks) if chunks else torch.empty(0, model.tokens, model.dim, dtype=DTYPES[settings["dtype"]])
+    empty = model.encode([""], 1, settings["device"]).to(DTYPES[settings["dtype"]])  # MAD's null condition
     encoder_info = {"backend": model.name, "tokens": model.tokens, "dim": model.dim}
-    write_embeddings(out_path, {"embeds": embeds}, clip_ids, {"encoder": encoder_info, "captions": str(captions_csv)})
+    extra = {"encoder": encoder_info, "captions": str(captions_csv)}
+    write_embeddings(out_path, {"embeds": embeds}, clip_ids, extra, constants={"empty": empty})
     log.info("%s: %d captions -> %s %s", out_path, len(clip_ids), tuple(embeds.shape), settings["dtype"])
 
 
@@ -96,30 +99,7 @@ def load_subject(fmri_path, embeds_path) -> SubjectData:
     )
 
 
-def validation_split(n_clips: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    order = np.random.default_rng([seed, 7]).permutation(n_clips)
-    n_val = int(round(fraction * n_clips))
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
-
-
 # -- training ----------------------------------------------------------------------------------------------------
-
-
-def _plan(subjects: list[SubjectData], train_clips: np.ndarray, batch_size: int):
-    """Batches of one subject each ((subject index, clip rows, presentation rows)), subjects interleaved."""
-
-    def plan(epoch: int, rng: np.random.Generator):
-        batches = []
-        for s, subject in enumerate(subjects):
-            reps = subject.train.shape[1]
-            samples = np.stack(np.meshgrid(train_clips, np.arange(reps), indexing="ij"), -1).reshape(-1, 2)
-            samples = samples[rng.permutation(len(samples))]
-            batches += [
-                (s, chunk[:, 0], chunk[:, 1]) for chunk in np.array_split(samples, max(1, len(samples) // batch_size))
-            ]
-        return [batches[i] for i in rng.permutation(len(batches))]
-
-    return plan
 
 
 def _validator(subjects: list[SubjectData], val_clips: np.ndarray):
@@ -165,7 +145,7 @@ def _fit(model, subjects, val_ids, loss: dict, phase: dict, state_dir, name, sav
     return train(
         model,
         loss_fn,
-        _plan(subjects, train_clips, config.batch_size),
+        presentation_batches([s.train.shape[1] for s in subjects], train_clips, config.batch_size),
         config,
         state_dir,
         _validator(subjects, val_clips),
@@ -179,23 +159,12 @@ def _fit(model, subjects, val_ids, loss: dict, phase: dict, state_dir, name, sav
 
 def save_model(model: SAD, path: str | Path, extra: dict) -> None:
     """Weights in safetensors, the model config (and `extra`) in a JSON file beside them."""
-    path = Path(path)
-    with atomic_output(path) as tmp:
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
-    with atomic_output(path.with_suffix(".json")) as tmp:
-        tmp.write_text(json.dumps({"sad": model.config.to_dict(), **extra}, indent=2))
+    model_store.save_model(model, path, "sad", extra)
 
 
 def load_model(path: str | Path) -> tuple[SAD, dict]:
     """(the model, rebuilt from its JSON config and weights; the JSON's other fields)."""
-    path = Path(path)
-    try:
-        saved = json.loads(path.with_suffix(".json").read_text())
-        model = SAD(SADConfig(**saved.pop("sad")))
-        model.load_state_dict(load_file(str(path)))
-    except (OSError, KeyError, TypeError, RuntimeError, ValueError) as error:
-        raise ValueError(f"{path}: not a SAD model with its .json config ({error})") from error
-    return model.eval(), saved
+    return model_store.load_model(path, "sad", lambda config: SAD(SADConfig(**config)))
 
 
 def train_sad(fmri_paths: list, embeds_path, settings: dict, out_path, state_dir, **kwargs) -> SAD:
@@ -248,21 +217,29 @@ def finetune_sad(pretrained_path, fmri_path, embeds_path, settings: dict, out_pa
 # -- decoding ----------------------------------------------------------------------------------------------------
 
 
-def decode_sad(model_path, fmri_path, embeds_path, out_path, decode: dict) -> float:
-    """Predicted embeddings of every test clip of one subject (`embeds`: refined when decode.refine, else the
-    MLP's; `embeds_mlp`: the MLP's); `decode`: refine, steps, strength, seed. -> top-1 retrieval."""
+def decode_sad(model_path, fmri_path, embeds_path, out_path, decode: dict, split: str = "test") -> float:
+    """Predicted embeddings of every clip of one subject's `split` (`embeds`: refined when decode.refine, else the
+    MLP's; `embeds_mlp`: the MLP's); `decode`: refine, steps, strength, seed. Training clips are decoded from their
+    presentations' average (MAD's `sad_decoded` motion source). -> top-1 retrieval."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be train or test, got {split!r}")
     model, _ = load_model(model_path)
     subject = load_subject(fmri_path, embeds_path)
+    voxels, ids, targets = (
+        (subject.test, subject.test_ids, subject.test_targets)
+        if split == "test"
+        else (subject.train.mean(1), subject.train_ids, subject.train_targets)
+    )
     generator = torch.Generator().manual_seed(decode["seed"])
-    mlp = model.decode(subject.test, subject.name, refine=False)
+    mlp = model.decode(voxels, subject.name, refine=False)
     refined = (
-        model.decode(subject.test, subject.name, True, decode["steps"], decode["strength"], generator)
+        model.decode(voxels, subject.name, True, decode["steps"], decode["strength"], generator)
         if decode["refine"]
         else mlp.clone()  # stored as its own tensor
     )
-    write_embeddings(out_path, {"embeds": refined, "embeds_mlp": mlp}, subject.test_ids, {"model": str(model_path)})
-    top1, chance = top1_accuracy(refined, subject.test_targets), chance_top1(subject.test_targets)
-    log.info("%s: %d test clips decoded; top-1 retrieval %.3f (chance %.3f)", out_path, len(refined), top1, chance)
+    write_embeddings(out_path, {"embeds": refined, "embeds_mlp": mlp}, ids, {"model": str(model_path), "split": split})
+    top1, chance = top1_accuracy(refined, targets), chance_top1(targets)
+    log.info("%s: %d %s clips decoded; top-1 retrieval %.3f (chance %.3f)", out_path, len(refined), split, top1, chance)
     return top1
 
 

@@ -1,0 +1,110 @@
+"""Quality of MAD's motion frames on the demo world, per subject and mean, against the true test frames at the VAE's
+size: SSIM, PSNR, pixel correlation (per frame, averaged) and the correlation across test clips between decoded
+and true motion energy (mean absolute frame-to-frame change), with its p-value.
+
+    python benchmarks/mad_quality.py [--cores 2] [--no-run] [snakemake args, e.g. --configfile my.yaml]
+
+Rows: full, no_motion, ridge and oracle (decode_mad's variants), and mean_frame: the mean training clip (frame by
+frame) for every test clip. Unless --no-run, the workflow first brings the motion frames up to date. The demo
+VAE's held-out reconstruction scores (train_vae) are printed too. Checks: full beats mean_frame and ridge on SSIM
+and pixel correlation, its motion-energy correlation is positive with p < 0.01, and the VAE reaches 26 dB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import pearsonr
+
+from semvideo_core.backends.vae import resize_frames
+from semvideo_core.io.clip_arrays import read_attrs, read_clip_array
+from semvideo_core.metrics.pixel import motion_energy, pixel_correlation, psnr, ssim
+
+VARIANTS = ("full", "no_motion", "ridge", "oracle")
+SUBJECTS = ("subject1", "subject2", "subject3")
+VAE_TARGET_DB = 26.0
+
+
+def scores(predicted: np.ndarray, truth: np.ndarray) -> dict:
+    energy_p, energy_t = motion_energy(predicted), motion_energy(truth)
+    if np.ptp(energy_p) > 0:
+        r, p = pearsonr(energy_p, energy_t)
+    else:  # a constant prediction (the mean frame) has no motion to correlate
+        r, p = float("nan"), float("nan")
+    return {
+        "ssim": float(ssim(predicted, truth).mean()),
+        "psnr": float(psnr(predicted, truth).mean()),
+        "pixcorr": float(np.nanmean(pixel_correlation(predicted, truth))),
+        "motion_r": float(r),
+        "motion_p": float(p),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cores", default="2")
+    parser.add_argument("--no-run", action="store_true", help="score the files already there")
+    parser.add_argument("--dataset", default="demo")
+    args, snakemake_args = parser.parse_known_args()
+    root = Path(".")
+    targets = [f"predictions/{args.dataset}/{v}/{s}/motion_frames.h5" for v in VARIANTS for s in SUBJECTS]
+    if not args.no_run:
+        subprocess.run(["snakemake", "--cores", args.cores, *snakemake_args, *targets], check=True)
+
+    size = read_attrs(root / f"data/{args.dataset}/latents/test.h5")["size"]
+    truth_clips, test_ids = read_clip_array(root / f"data/{args.dataset}/clips/test.h5", "frames")
+    truth = resize_frames(truth_clips, size)
+    train_clips, _ = read_clip_array(root / f"data/{args.dataset}/clips/train.h5", "frames")
+    mean_clip = resize_frames(train_clips, size).astype(np.float64).mean(0).round().astype(np.uint8)
+
+    rows = []
+    for subject in SUBJECTS:
+        for variant in VARIANTS:
+            frames, _ = read_clip_array(
+                root / f"predictions/{args.dataset}/{variant}/{subject}/motion_frames.h5", "frames", test_ids
+            )
+            rows.append({"variant": variant, "subject": subject, **scores(frames, truth)})
+        baseline = np.broadcast_to(mean_clip, truth.shape)
+        rows.append({"variant": "mean_frame", "subject": subject, **scores(baseline, truth)})
+
+    print(f"{len(test_ids)} test clips, frames at {size} x {size}")
+    print(f"{'variant':<11} {'subject':<9} {'SSIM':>6} {'PSNR':>6} {'PixCorr':>8} {'motion r':>9} {'p':>9}")
+    means = {}
+    for variant in (*VARIANTS, "mean_frame"):
+        group = [r for r in rows if r["variant"] == variant]
+        for r in group:
+            print(
+                f"{variant:<11} {r['subject']:<9} {r['ssim']:6.3f} {r['psnr']:6.2f} {r['pixcorr']:8.3f} "
+                f"{r['motion_r']:9.3f} {r['motion_p']:9.2g}"
+            )
+        means[variant] = {k: float(np.mean([r[k] for r in group])) for k in ("ssim", "psnr", "pixcorr", "motion_r")}
+        m = means[variant]
+        print(f"{variant:<11} {'mean':<9} {m['ssim']:6.3f} {m['psnr']:6.2f} {m['pixcorr']:8.3f} {m['motion_r']:9.3f}")
+
+    vae_record = root / f"models/{args.dataset}/vae/training.json"
+    vae = json.loads(vae_record.read_text())["held_out"] if vae_record.exists() else None
+    if vae:
+        print(f"demo VAE, held-out frames: PSNR {vae['psnr']:.2f} dB, SSIM {vae['ssim']:.3f}")
+    full_rows = [r for r in rows if r["variant"] == "full"]
+    checks = {
+        "full beats mean_frame on SSIM and PixCorr": means["full"]["ssim"] > means["mean_frame"]["ssim"]
+        and means["full"]["pixcorr"] > means["mean_frame"]["pixcorr"],
+        "full beats ridge on SSIM and PixCorr": means["full"]["ssim"] > means["ridge"]["ssim"]
+        and means["full"]["pixcorr"] > means["ridge"]["pixcorr"],
+        "full motion-energy r > 0 with p < 0.01 (every subject)": all(
+            r["motion_r"] > 0 and r["motion_p"] < 0.01 for r in full_rows
+        ),
+        f"VAE held-out PSNR >= {VAE_TARGET_DB:g} dB": bool(vae) and vae["psnr"] >= VAE_TARGET_DB,
+    }
+    for name, ok in checks.items():
+        print(f"{'PASS' if ok else 'FAIL'}  {name}")
+    sys.exit(0 if all(checks.values()) else 1)
+
+
+if __name__ == "__main__":
+    main()

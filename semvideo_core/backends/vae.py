@@ -1,0 +1,98 @@
+"""The VAE that turns clip frames into MAD's latents and MAD's latents back into motion frames.
+
+Backends (config `models.vae.backend`), both a diffusers `AutoencoderKL` read with `from_pretrained`:
+- diffusers: a local folder with `config.json` and the weights; real runs point at the SD-1.5 `vae/` folder (a
+  pipeline folder with a `vae/` inside is understood). Latents are scaled by the folder's `scaling_factor`.
+- demo: a small AutoencoderKL that rule train_vae trains on the demo world's training frames and saves with
+  `save_pretrained` (models/{dataset}/vae/); it is loaded through the same path as a downloaded one.
+
+Frames are resized to the latent stage's square `size` (cv2 INTER_AREA when shrinking), scaled to [-1, 1], and
+encoded to the posterior mean times the scaling factor: the latents MAD predicts. Decoding inverts both steps.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from diffusers import AutoencoderKL
+
+VAE_BACKENDS = ("diffusers", "demo")
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def vae_folder(path: str | Path) -> Path:
+    """The folder holding the AutoencoderKL's config.json (`path` itself, or its `vae/`)."""
+    path = Path(path)
+    for folder in (path, path / "vae"):
+        if (folder / "config.json").is_file():
+            return folder
+    raise FileNotFoundError(f"{path}: no AutoencoderKL here (config.json missing, also under vae/)")
+
+
+def load_vae(path: str | Path, device: str = "cpu", dtype: str = "float32") -> AutoencoderKL:
+    """The AutoencoderKL saved at `path` (either backend), in eval mode on `device`. Half precision is for GPUs; on
+    CPU the VAE runs in float32."""
+    folder = vae_folder(path)
+    torch_dtype = DTYPES[dtype] if torch.device(device).type == "cuda" else torch.float32
+    try:
+        vae = AutoencoderKL.from_pretrained(folder, torch_dtype=torch_dtype)
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        raise ValueError(f"{folder}: not a loadable AutoencoderKL ({error})") from error
+    return vae.to(device).eval()
+
+
+def build_demo_vae(block_out_channels, layers_per_block: int, latent_channels: int, norm_num_groups: int, size: int):
+    """An untrained small AutoencoderKL (random weights: only for train_vae to train, and tests of loading)."""
+    return AutoencoderKL(
+        down_block_types=("DownEncoderBlock2D",) * len(block_out_channels),
+        up_block_types=("UpDecoderBlock2D",) * len(block_out_channels),
+        block_out_channels=tuple(block_out_channels),
+        layers_per_block=layers_per_block,
+        latent_channels=latent_channels,
+        norm_num_groups=norm_num_groups,
+        sample_size=size,
+        mid_block_add_attention=False,  # convolutional throughout: trained on crops, applied to whole frames
+    )
+
+
+def downsampling(vae: AutoencoderKL) -> int:
+    return 2 ** (len(vae.config.block_out_channels) - 1)
+
+
+def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
+    """uint8 [..., H, W, 3] -> uint8 [..., size, size, 3]."""
+    flat = frames.reshape(-1, *frames.shape[-3:])
+    if flat.shape[1:3] == (size, size):
+        return frames
+    interpolation = cv2.INTER_AREA if size < flat.shape[1] else cv2.INTER_LINEAR
+    resized = np.empty((len(flat), size, size, 3), np.uint8)
+    for i, frame in enumerate(flat):
+        resized[i] = cv2.resize(frame, (size, size), interpolation=interpolation)
+    return resized.reshape(*frames.shape[:-3], size, size, 3)
+
+
+def to_pixels(frames: np.ndarray) -> torch.Tensor:
+    """uint8 [n, H, W, 3] -> float [n, 3, H, W] in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def to_uint8(pixels: torch.Tensor) -> np.ndarray:
+    """float [n, 3, H, W] in [-1, 1] -> uint8 [n, H, W, 3]."""
+    return ((pixels.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+@torch.inference_mode()
+def encode_frames(vae: AutoencoderKL, frames: np.ndarray) -> torch.Tensor:
+    """uint8 [n, H, W, 3] (at the VAE's size) -> scaled latents [n, C, h, w] float32 on CPU."""
+    pixels = to_pixels(frames).to(vae.device, vae.dtype)
+    return (vae.encode(pixels).latent_dist.mode() * vae.config.scaling_factor).float().cpu()
+
+
+@torch.inference_mode()
+def decode_latents(vae: AutoencoderKL, latents: torch.Tensor) -> np.ndarray:
+    """scaled latents [n, C, h, w] -> uint8 [n, H, W, 3]."""
+    latents = latents.to(vae.device, vae.dtype) / vae.config.scaling_factor
+    return to_uint8(vae.decode(latents).sample)

@@ -1,0 +1,21 @@
+"""Rule finetune_mad: per-subject MAD fine-tuning (resumes from its state folder)."""
+
+import torch
+
+from semvideo_core.logs import log_to_file
+from semvideo_core.stages.mad import finetune_mad
+
+with log_to_file(snakemake.log[0], threads=snakemake.threads):
+    torch.set_num_threads(snakemake.threads)
+    settings = {k: snakemake.params[k] for k in ("loss", "motion", "finetune")}
+    decoded = list(snakemake.input.decoded)
+    finetune_mad(
+        snakemake.input.pretrained,
+        snakemake.input.fmri,
+        snakemake.input.latents,
+        snakemake.input.motion,
+        settings,
+        snakemake.output.weights,
+        snakemake.params.state,
+        decoded_path=decoded[0] if decoded else None,
+    )

@@ -1,0 +1,19 @@
+"""Rule train_mad: multi-subject MAD pretraining (resumes from its state folder)."""
+
+import torch
+
+from semvideo_core.logs import log_to_file
+from semvideo_core.stages.mad import train_mad
+
+with log_to_file(snakemake.log[0], threads=snakemake.threads):
+    torch.set_num_threads(snakemake.threads)
+    settings = {k: snakemake.params[k] for k in ("model", "loss", "motion", "pretrain", "val_fraction")}
+    train_mad(
+        list(snakemake.input.fmri),
+        snakemake.input.latents,
+        snakemake.input.motion,
+        settings,
+        snakemake.output.weights,
+        snakemake.params.state,
+        decoded_paths=list(snakemake.input.decoded),
+    )
