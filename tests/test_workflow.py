@@ -317,7 +317,7 @@ VAE_ALL = {"train_vae": 1, "encode_latents": 2, **MAD_ALL}
         ({"vae": {"kl_weight": 1.0e-5}}, VAE_ALL),
         ({"latents": {"batch_size": 32}}, {"encode_latents": 2, **MAD_ALL}),
         ({"mad": {"motion": {"drop": 0.2}}}, MAD_MODELS),
-        ({"mad": {"finetune": {"epochs": 2}}}, {"finetune_mad": 2, "decode_mad": 4, "all": 1}),
+        ({"mad": {"finetune": {"epochs": 3}}}, {"finetune_mad": 2, "decode_mad": 4, "all": 1}),
         ({"mad": {"decode": {"batch_size": 8}}}, {"decode_mad": 8, "all": 1}),
         ({"mad": {"motion": {"source": "sad_decoded"}}}, {"decode_sad_train": 2, **MAD_MODELS}),
         ({"resources": {"train_sad": {"mem_mb": 9000}}}, {}),
