@@ -7,7 +7,6 @@ of the clip files (`data/{dataset}/clips/{split}.h5`, array `frames`). Used for 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -53,7 +52,3 @@ def read_attrs(path) -> dict:
     with h5py.File(path, "r") as h5:
         return {k: json.loads(v) for k, v in h5.attrs.items() if isinstance(v, str)}
 
-
-def clip_array_shape(path, name: str) -> tuple[int, ...]:
-    with h5py.File(Path(path), "r") as h5:
-        return tuple(h5[name].shape)
