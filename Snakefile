@@ -13,6 +13,8 @@ include: "rules/data.smk"
 include: "rules/semminer.smk"
 include: "rules/sad.smk"
 include: "rules/mad.smk"
+include: "rules/cvr.smk"
+include: "rules/probe.smk"
 
 
 rule all:

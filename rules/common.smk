@@ -295,6 +295,121 @@ def motion_frames(dataset):
     ]
 
 
+def probe_settings():
+    section = dict(config["probe"])
+    section["degrade_size"] = section["degrade_size"] or config["latents"]["size"]
+    return section
+
+
+def generator_folder(part, dataset):
+    """A CVR model's folder (part: t2i, motion_adapter, sparsectrl): the demo's own, that a train_ rule writes in
+    models/{dataset}/{part}, or models.{part}.path."""
+    entry = config["models"][part]
+    if entry["backend"] == "tiny":
+        return f"models/{dataset}/{part}"
+    if not entry["path"]:
+        raise ValueError(f"config: models.{part}.backend diffusers needs models.{part}.path (a diffusers folder)")
+    return entry["path"]
+
+
+def generator_inputs(part, dataset):
+    return [generator_folder(part, dataset)] if config["models"][part]["backend"] == "tiny" else model_files(part)
+
+
+# Each render variant: the MAD variant whose motion frames it starts from, and where its anchor and holistic tokens
+# come from (sad / ridge: decoded; truth: the test captions' embeddings; empty: the empty caption).
+RENDER_SOURCES = {
+    "full": {"motion": "full", "anchor": "sad", "holistic": "sad"},
+    "no_anchor": {"motion": "full", "anchor": "empty", "holistic": "sad"},
+    "no_holi": {"motion": "full", "anchor": "sad", "holistic": "empty"},
+    "no_motion": {"motion": "no_motion", "anchor": "sad", "holistic": "sad"},
+    "ridge": {"motion": "ridge", "anchor": "ridge", "holistic": "ridge"},
+    "oracle": {"motion": "oracle", "anchor": "truth", "holistic": "truth"},
+}
+ABLATIONS = ("no_anchor", "no_holi", "no_motion")
+
+
+def anchor_variant(variant):
+    """no_holi renders its video from full's anchor frame (the anchor semantics are all there)."""
+    return "full" if variant == "no_holi" else variant
+
+
+def source_kind(source):
+    return "decoded" if source in ("sad", "ridge") else source
+
+
+def check_render_variants():
+    for variant in config["render"]["variants"]:
+        sources = RENDER_SOURCES[variant]
+        if sources["motion"] not in config["mad"]["variants"]:
+            raise ValueError(f"config: render.variants {variant} needs mad.variants {sources['motion']}")
+        for level in ("anchor", "holistic"):
+            if source_kind(sources[level]) != "decoded":
+                continue
+            if sources[level] not in config["sad"]["variants"] or level not in config["sad"]["levels"]:
+                raise ValueError(
+                    f"config: render.variants {variant} needs sad.variants {sources[level]} and {level} in sad.levels"
+                )
+
+
+check_render_variants()
+
+
+def decoded_tokens(dataset, variant, subject, level):
+    """{level: decodes file} when the variant's tokens of `level` are decoded, else {}; the truth file always."""
+    source = RENDER_SOURCES[variant][level]
+    inputs = {f"{level}_truth": f"data/{dataset}/embeds/{level}.safetensors"}
+    if source_kind(source) == "decoded":
+        inputs[level] = f"predictions/{dataset}/{source}/{subject}/{level}.safetensors"
+    return inputs
+
+
+def anchor_render_inputs(wildcards):
+    dataset, subject, variant = wildcards.dataset, wildcards.subject, wildcards.variant
+    motion = RENDER_SOURCES[variant]["motion"]
+    return {
+        "motion_frames": f"predictions/{dataset}/{motion}/{subject}/motion_frames.h5",
+        **decoded_tokens(dataset, variant, subject, "anchor"),
+    }
+
+
+def anchor_render_settings(variant):
+    section = config["render"]
+    return {
+        "variant": variant,
+        "source": source_kind(RENDER_SOURCES[variant]["anchor"]),
+        "anchor": section["anchor"],
+        "clips": section["ablation_clips"] if variant in ABLATIONS else None,
+        **{k: section[k] for k in ("batch_size", "device", "dtype")},
+    }
+
+
+def video_render_inputs(wildcards):
+    dataset, subject, variant = wildcards.dataset, wildcards.subject, wildcards.variant
+    motion = RENDER_SOURCES[variant]["motion"]
+    return {
+        "motion_frames": f"predictions/{dataset}/{motion}/{subject}/motion_frames.h5",
+        "anchor": f"videos/{dataset}/{anchor_variant(variant)}/{subject}/anchor.h5",
+        "clips": f"data/{dataset}/clips/test.h5",
+        **decoded_tokens(dataset, variant, subject, "holistic"),
+    }
+
+
+def video_render_settings(variant):
+    section = config["render"]
+    return {
+        "variant": variant,
+        "holistic": source_kind(RENDER_SOURCES[variant]["holistic"]),
+        "video": section["video"],
+        "clips": section["ablation_clips"] if variant in ABLATIONS else None,
+        **{k: section[k] for k in ("sheet_clips", "batch_size", "device", "dtype")},
+    }
+
+
+def rendered_videos(dataset):
+    return [f"videos/{dataset}/{v}/{s}/video.h5" for v in config["render"]["variants"] for s in fmri_subjects(dataset)]
+
+
 def final_outputs():
     """Final targets: the last stage implemented, for every enabled dataset."""
     targets = []
@@ -310,4 +425,7 @@ def final_outputs():
         targets += [f"data/{dataset}/captions/{level}.csv" for level in caption_levels()]
         targets.append(f"results/{dataset}/semantic_retrieval.csv")
         targets += motion_frames(dataset)
+        targets += rendered_videos(dataset)
+        if dataset == "demo":
+            targets.append("models/demo/probe.safetensors")
     return targets

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from semvideo_core.backends.text import save_tiny_clip
+from semvideo_core.data.video import read_mp4
 from semvideo_core.io.captions import read_captions
 from semvideo_core.io.clip_arrays import read_clip_array
 
@@ -41,6 +42,12 @@ JOB_NAMES = [
         "train_mad",
         "finetune_mad",
         "decode_mad",
+        "train_probe",
+        "train_t2i",
+        "train_motion_adapter",
+        "train_sparsectrl",
+        "render_anchor",
+        "render_video",
         "all",
         "total",
     )
@@ -85,8 +92,14 @@ def test_default_config_dry_run_shows_demo_world(tmp_path):
         "train_mad": "1",
         "finetune_mad": "3",
         "decode_mad": "12",
+        "train_probe": "1",
+        "train_t2i": "1",
+        "train_motion_adapter": "1",
+        "train_sparsectrl": "1",
+        "render_anchor": "15",
+        "render_video": "18",
         "all": "1",
-        "total": "61",
+        "total": "98",
     }
 
 
@@ -233,6 +246,40 @@ def test_tiny_world_motion_stage_writes_every_variant(tiny_run):
     assert np.abs(predicted["full", "subject1"].astype(np.float64) - predicted["no_motion", "subject1"]).max() > 0
 
 
+def test_tiny_world_renders_every_variant_and_trains_the_probe(tiny_run):
+    """Every render variant writes an anchor frame per test clip (the oracle's, from true embeddings and latents,
+    differs from full's), and videos with an mp4 per clip and a side-by-side sheet (the ablations cover the first
+    render.ablation_clips clips); the scene probe reads the colour of the ground-truth test frames' largest object well above
+    chance (0.72 against 0.23 when written; this small test set's few shots put chance at 0.6 for the background). Probe
+    accuracies of the renders are measured on the default world by benchmarks/render_quality.py."""
+    anchors = {}
+    for variant, clips in (("full", 40), ("no_anchor", 8), ("no_motion", 8), ("ridge", 40), ("oracle", 40)):
+        for subject in ("subject1", "subject2"):
+            folder = tiny_run / "videos" / "demo" / variant / subject
+            frames, ids = read_clip_array(folder / "anchor.h5", "anchor")
+            assert frames.shape == (clips, 16, 16, 3) and frames.dtype == np.uint8 and ids[0] == "test1_1"
+            anchors[variant, subject] = frames
+    assert (anchors["full", "subject1"] != anchors["oracle", "subject1"]).any()
+    assert (anchors["full", "subject1"][:8] != anchors["no_anchor", "subject1"]).any()
+    for variant, clips in (
+        ("full", 40),
+        ("no_anchor", 8),
+        ("no_holi", 8),
+        ("no_motion", 8),
+        ("ridge", 40),
+        ("oracle", 40),
+    ):
+        folder = tiny_run / "videos" / "demo" / variant / "subject2"
+        frames, ids = read_clip_array(folder / "video.h5", "frames")
+        assert frames.shape == (clips, 6, 16, 16, 3) and ids[0] == "test1_1", variant
+        mp4s = sorted(folder.joinpath("mp4").glob("*.mp4"))
+        assert len(mp4s) == clips and read_mp4(mp4s[0])[0].shape == (6, 16, 16, 3)
+        assert read_mp4(folder / "sheet.mp4")[0].shape == (6, 2 * 16, 4 * 16, 3)  # 2 clips x 4 columns
+    assert not list((tiny_run / "videos").rglob("*.npy")), "finished render jobs leave no cache"
+    probe = json.loads((tiny_run / "models" / "demo" / "probe.json").read_text())
+    assert probe["test_accuracy"]["colour"] > probe["test_chance"]["colour"] + 0.2, probe
+
+
 def test_jobs_running_at_once_never_use_more_threads_than_cores(tiny_run):
     """Every job log records when the job ran and on how many threads; with --cores 2 their sum stays <= 2."""
     events = []
@@ -278,10 +325,23 @@ def test_the_installed_snakemake_counts_a_lone_jobs_threads(tmp_path):
     assert not overlapping, f"threads: 2 jobs ran at once on 2 cores: {overlapping}"
 
 
-RERUNS_ALL = {"train_sad": 3, "finetune_sad": 6, "decode_sad": 6, "semantic_retrieval": 1, "all": 1, "decode_mad": 2}
-MAD_MODELS = {"train_mad": 1, "finetune_mad": 2, "decode_mad": 4, "all": 1}  # what MAD's full and no_motion use
-MAD_ALL = {**MAD_MODELS, "decode_mad": 8}  # every variant
-VAE_ALL = {"train_vae": 1, "encode_latents": 2, **MAD_ALL}
+# Renders that depend on SAD's decodes or MAD's full / no_motion frames: anchor frames of full, no_anchor,
+# no_motion; videos of full, no_anchor, no_holi, no_motion (not ridge's or the oracle's).
+RENDER_MAD = {"render_anchor": 6, "render_video": 8}
+RENDER_ALL = {"render_anchor": 10, "render_video": 12}
+GENERATORS = {"train_t2i": 1, "train_motion_adapter": 1, "train_sparsectrl": 1}
+RERUNS_ALL = {
+    "train_sad": 3,
+    "finetune_sad": 6,
+    "decode_sad": 6,
+    "semantic_retrieval": 1,
+    "all": 1,
+    "decode_mad": 2,
+    **RENDER_MAD,
+}
+MAD_MODELS = {"train_mad": 1, "finetune_mad": 2, "decode_mad": 4, "all": 1, **RENDER_MAD}  # MAD's full, no_motion
+MAD_ALL = {**MAD_MODELS, "decode_mad": 8, **RENDER_ALL}  # every variant
+VAE_ALL = {"train_vae": 1, "encode_latents": 2, **GENERATORS, **MAD_ALL}
 
 
 @pytest.mark.parametrize(
@@ -296,6 +356,7 @@ VAE_ALL = {"train_vae": 1, "encode_latents": 2, **MAD_ALL}
                 "captions": 1,
                 "embed_text": 3,
                 "ridge": 6,
+                "train_probe": 1,
                 **RERUNS_ALL,
                 **VAE_ALL,
             },
@@ -303,23 +364,42 @@ VAE_ALL = {"train_vae": 1, "encode_latents": 2, **MAD_ALL}
         ({"preprocess": {"detrend_order": 3}}, {"preprocess_fmri": 2, "ridge": 6, **RERUNS_ALL, **MAD_ALL}),
         (
             {"clips": {"size": 16}},
-            {"extract_clips": 2, "captions": 1, "embed_text": 3, "ridge": 6, **RERUNS_ALL, **VAE_ALL},
+            {"extract_clips": 2, "captions": 1, "embed_text": 3, "ridge": 6, "train_probe": 1, **RERUNS_ALL, **VAE_ALL},
         ),
-        ({"embed": {"tokens": 24}}, {"embed_text": 3, "ridge": 6, **RERUNS_ALL, **MAD_MODELS}),
+        (
+            {"embed": {"tokens": 24}},
+            {"embed_text": 3, "ridge": 6, "train_t2i": 1, **RERUNS_ALL, **MAD_MODELS, **RENDER_ALL},
+        ),
         ({"sad": {"loss": {"soft_clip": 0.5}}}, RERUNS_ALL),
         ({"sad": {"pretrain": {"epochs": 1}}}, RERUNS_ALL),
         (
             {"sad": {"finetune": {"epochs": 3}}},
-            {"finetune_sad": 6, "decode_sad": 6, "semantic_retrieval": 1, "decode_mad": 2, "all": 1},
+            {"finetune_sad": 6, "decode_sad": 6, "semantic_retrieval": 1, "decode_mad": 2, "all": 1, **RENDER_MAD},
         ),
-        ({"sad": {"decode": {"steps": 3}}}, {"decode_sad": 6, "semantic_retrieval": 1, "decode_mad": 2, "all": 1}),
-        ({"ridge": {"alphas": [1, 10]}}, {"ridge": 6, "semantic_retrieval": 1, "decode_mad": 2, "all": 1}),
+        (
+            {"sad": {"decode": {"steps": 3}}},
+            {"decode_sad": 6, "semantic_retrieval": 1, "decode_mad": 2, "all": 1, **RENDER_MAD},
+        ),
+        (
+            {"ridge": {"alphas": [1, 10]}},
+            {"ridge": 6, "semantic_retrieval": 1, "decode_mad": 2, "all": 1, "render_anchor": 2, "render_video": 2},
+        ),
         ({"vae": {"kl_weight": 1.0e-5}}, VAE_ALL),
-        ({"latents": {"batch_size": 32}}, {"encode_latents": 2, **MAD_ALL}),
+        ({"latents": {"batch_size": 32}}, {"encode_latents": 2, **GENERATORS, **MAD_ALL}),
         ({"mad": {"motion": {"drop": 0.2}}}, MAD_MODELS),
-        ({"mad": {"finetune": {"epochs": 3}}}, {"finetune_mad": 2, "decode_mad": 4, "all": 1}),
-        ({"mad": {"decode": {"batch_size": 8}}}, {"decode_mad": 8, "all": 1}),
+        ({"mad": {"finetune": {"epochs": 3}}}, {"finetune_mad": 2, "decode_mad": 4, "all": 1, **RENDER_MAD}),
+        ({"mad": {"decode": {"batch_size": 8}}}, {"decode_mad": 8, "all": 1, **RENDER_ALL}),
         ({"mad": {"motion": {"source": "sad_decoded"}}}, {"decode_sad_train": 2, **MAD_MODELS}),
+        ({"t2i": {"condition_drop": 0.2}}, {**GENERATORS, "all": 1, **RENDER_ALL}),
+        (
+            {"motion_adapter": {"condition_drop": 0.2}},
+            {"train_motion_adapter": 1, "train_sparsectrl": 1, "all": 1, "render_video": 12},
+        ),
+        ({"sparsectrl": {"train": {"epochs": 2}}}, {"train_sparsectrl": 1, "all": 1, "render_video": 12}),
+        ({"render": {"anchor": {"strength": 0.7}}}, {"all": 1, **RENDER_ALL}),
+        ({"render": {"video": {"steps": 3}}}, {"all": 1, "render_video": 12}),
+        ({"render": {"ablation_clips": 10}}, {"all": 1, "render_anchor": 4, "render_video": 6}),
+        ({"probe": {"train": {"epochs": 2}}}, {"train_probe": 1, "all": 1}),
         ({"resources": {"train_sad": {"mem_mb": 9000}}}, {}),
         ({"captions": {"semminer": {"temperature": 0.7}}}, {}),  # captions are imported: SemMiner's knobs are unread
     ],

@@ -51,4 +51,3 @@ def read_clip_array(path, name: str, clip_ids: list[str] | None = None) -> tuple
 def read_attrs(path) -> dict:
     with h5py.File(path, "r") as h5:
         return {k: json.loads(v) for k, v in h5.attrs.items() if isinstance(v, str)}
-

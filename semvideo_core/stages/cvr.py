@@ -1,0 +1,453 @@
+"""Stages of rules/cvr.smk: the demo's own text-to-image UNet (train_t2i) and the anchor frame of CVR
+(render_anchor).
+
+train_t2i trains a small UNet2DConditionModel as latent diffusion on the demo VAE's latents of the training
+clips' first frames, conditioned on the token embeddings of their anchor captions (the text encoder's own space,
+where SAD decodes to), with condition dropout to the empty caption so that classifier-free guidance works.
+render_anchor turns each test clip's first motion frame into a sharp anchor frame with diffusers'
+StableDiffusionImg2ImgPipeline: prompt_embeds = the decoded anchor semantics, negative_prompt_embeds = the empty
+caption's embedding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from diffusers import DDPMScheduler, UNetMotionModel
+
+from ..backends.generators import (
+    build_tiny_motion_adapter,
+    build_tiny_sparsectrl,
+    build_tiny_unet,
+    load_motion_adapter,
+    load_scheduler,
+    load_unet,
+    training_scheduler,
+)
+from ..backends.vae import resize_frames
+from ..data.video import Mp4Writer
+from ..io.atomic import atomic_directory
+from ..io.clip_arrays import read_clip_array, write_clip_array
+from ..io.embeddings import load_constant, load_embeddings
+from ..io.render_cache import RenderCache, fingerprint
+from ..render.anchor import anchor_pipeline, render_anchor_frames
+from ..render.video import render_videos, video_pipeline
+from ..training import TrainConfig, train, validation_split, weights_hash
+
+log = logging.getLogger(__name__)
+VALIDATION_TIMESTEPS = (100, 300, 500, 700, 900)  # the held-out denoising loss is averaged over these
+
+
+def _caption_tokens(path, clip_ids: list[str]) -> torch.Tensor:
+    embeds, ids = load_embeddings(path)
+    index = {clip: i for i, clip in enumerate(ids)}
+    missing = [clip for clip in clip_ids if clip not in index]
+    if missing:
+        raise ValueError(f"{path}: {len(missing)} clips are missing from embeds (first: {missing[0]})")
+    return embeds[[index[clip] for clip in clip_ids]]
+
+
+def denoising_loss(
+    unet, scheduler, latents, tokens, noise, timesteps, min_snr_gamma: float, **unet_kwargs
+) -> torch.Tensor:
+    """Mean squared error of the UNet's prediction (epsilon or v, as the scheduler says) on `latents` noised to
+    `timesteps`, each sample weighted by min(SNR, gamma) / SNR (epsilon) or / (SNR + 1) (v): min-SNR weighting.
+    Images [B, C, h, w] with tokens [B, L, D], or videos [B, C, F, h, w] with tokens [B * F, L, D];
+    `unet_kwargs` go to the UNet (a ControlNet's residuals)."""
+    noisy = scheduler.add_noise(latents, noise, timesteps)
+    if scheduler.config.prediction_type == "v_prediction":
+        target = scheduler.get_velocity(latents, noise, timesteps)
+    else:
+        target = noise
+    predicted = unet(noisy, timesteps, encoder_hidden_states=tokens, **unet_kwargs).sample
+    alphas = scheduler.alphas_cumprod.to(latents.device)[timesteps]
+    snr = alphas / (1 - alphas)
+    weight = snr.clamp(max=min_snr_gamma) / (snr + 1 if scheduler.config.prediction_type == "v_prediction" else snr)
+    return (weight * (predicted - target).pow(2).flatten(1).mean(1)).mean()
+
+
+def train_t2i(latents_path, anchor_path, settings: dict, out_dir, state_dir, **kwargs) -> dict:
+    """The demo's text-to-image UNet, saved with save_pretrained as `out_dir/unet` and `out_dir/scheduler` (the
+    layout of an SD pipeline folder). `settings`: the config's t2i section. -> held-out denoising loss."""
+    latents, ids = read_clip_array(latents_path, "latents")
+    first = torch.from_numpy(latents[:, 0].astype(np.float32))  # [N, C, h, w] the anchor caption's frame
+    tokens = _caption_tokens(anchor_path, ids)  # [N, L, D]
+    empty = load_constant(anchor_path, "empty")  # [1, L, D]
+    phase = TrainConfig(**settings["train"])
+    train_rows, val_rows = validation_split(len(ids), settings["val_fraction"], phase.seed)
+    scheduler = training_scheduler(settings)
+    torch.manual_seed(phase.seed)
+    unet = build_tiny_unet(settings["model"], first.shape[1], first.shape[-1], tokens.shape[-1])
+    log.info(
+        "demo t2i UNet: %.2f M parameters, %d training frames %s, tokens %s",
+        sum(p.numel() for p in unet.parameters()) / 1e6,
+        len(train_rows),
+        tuple(first.shape[1:]),
+        tuple(tokens.shape[1:]),
+    )
+    gamma, drop = settings["min_snr_gamma"], settings["condition_drop"]
+
+    def plan(epoch, rng):
+        order = rng.permutation(train_rows)
+        batches = np.array_split(order, max(1, len(order) // phase.batch_size))
+        return [(b, int(rng.integers(2**31))) for b in batches]
+
+    def loss_fn(unet, batch):
+        rows, seed = batch
+        generator = torch.Generator().manual_seed(seed)
+        x = first[rows]
+        cond = tokens[rows].clone()
+        cond[torch.rand(len(rows), generator=generator) < drop] = empty[0]
+        noise = torch.randn(x.shape, generator=generator)
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (len(rows),), generator=generator)
+        device = unet.device
+        loss = denoising_loss(unet, scheduler, x.to(device), cond.to(device), noise.to(device), t.to(device), gamma)
+        return loss, {}
+
+    @torch.no_grad()
+    def validate(unet):
+        if not len(val_rows):
+            return {}
+        generator = torch.Generator().manual_seed(0)
+        x, cond = first[val_rows].to(unet.device), tokens[val_rows].to(unet.device)
+        losses = []
+        for step in VALIDATION_TIMESTEPS:
+            noise = torch.randn(x.shape, generator=generator).to(unet.device)
+            t = torch.full((len(x),), step, device=unet.device)
+            losses.append(denoising_loss(unet, scheduler, x, cond, noise, t, gamma).item())
+        return {"denoising": float(np.mean(losses))}
+
+    scores = {}
+
+    def save(unet, log_csv):
+        scores.update(validate(unet))
+        with atomic_directory(out_dir) as partial:
+            unet.save_pretrained(Path(partial) / "unet", safe_serialization=True)
+            scheduler.save_pretrained(Path(partial) / "scheduler")
+            record = {"held_out": scores, "val_clips": [ids[i] for i in val_rows], "settings": settings}
+            (Path(partial) / "training.json").write_text(json.dumps({**record, "log": str(log_csv)}, indent=2))
+        log.info("demo t2i UNet: held-out denoising loss %s -> %s", scores, out_dir)
+
+    identity = hashlib.sha256(
+        first.numpy().tobytes() + tokens.numpy().tobytes() + json.dumps(settings, sort_keys=True).encode()
+    ).hexdigest()
+    train(unet, loss_fn, plan, phase, state_dir, validate, "demo t2i", identity=identity[:16], save=save, **kwargs)
+    return scores
+
+
+# -- train_motion_adapter, train_sparsectrl ----------------------------------------------------------------------
+
+
+def _clip_latents(latents_path, tokens_path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
+    """(training clips' latents [N, C, T, h, w], their caption tokens [N, L, D], the empty caption [1, L, D],
+    clip ids)."""
+    latents, ids = read_clip_array(latents_path, "latents")
+    videos = torch.from_numpy(latents.astype(np.float32)).permute(0, 2, 1, 3, 4)
+    return videos, _caption_tokens(tokens_path, ids), load_constant(tokens_path, "empty"), ids
+
+
+def _train_video_part(
+    model,
+    latents_path,
+    tokens_path,
+    t2i_path,
+    settings,
+    out_dir,
+    state_dir,
+    name,
+    clip_loss,
+    save_to,
+    identity_extra,
+    **kwargs,
+):
+    """The loop both video parts share: clips noised on the t2i's schedule, denoised by `model` (through the
+    frozen motion UNet for SparseCtrl), held-out denoising loss per epoch; `save_to(model, folder)` writes it."""
+    videos, tokens, empty, ids = _clip_latents(latents_path, tokens_path)
+    phase = TrainConfig(**settings["train"])
+    train_rows, val_rows = validation_split(len(ids), settings["val_fraction"], phase.seed)
+    scheduler = DDPMScheduler.from_config(load_scheduler(t2i_path).config)  # the image UNet's own noise schedule
+    gamma, drop, frames = settings["min_snr_gamma"], settings["condition_drop"], videos.shape[2]
+    log.info(
+        "%s: %.2f M trainable parameters, %d training clips %s",
+        name,
+        sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6,
+        len(train_rows),
+        tuple(videos.shape[1:]),
+    )
+
+    def plan(epoch, rng):
+        order = rng.permutation(train_rows)
+        return [(b, int(rng.integers(2**31))) for b in np.array_split(order, max(1, len(order) // phase.batch_size))]
+
+    def loss_of(model, rows, generator, drop_rate):
+        x = videos[rows].to(phase.device)
+        cond = tokens[rows].clone()
+        cond[torch.rand(len(rows), generator=generator) < drop_rate] = empty[0]
+        noise = torch.randn(x.shape, generator=generator).to(phase.device)
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (len(rows),), generator=generator)
+        return clip_loss(
+            model, scheduler, x, cond.to(phase.device).repeat_interleave(frames, 0), noise, t.to(phase.device), gamma
+        )
+
+    def loss_fn(model, batch):
+        rows, seed = batch
+        return loss_of(model, rows, torch.Generator().manual_seed(seed), drop), {}
+
+    @torch.no_grad()
+    def validate(model):
+        if not len(val_rows):
+            return {}
+        generator = torch.Generator().manual_seed(0)
+        losses = []
+        for step in VALIDATION_TIMESTEPS:
+            x = videos[val_rows].to(phase.device)
+            noise = torch.randn(x.shape, generator=generator).to(phase.device)
+            t = torch.full((len(x),), step, device=phase.device)
+            cond = tokens[val_rows].to(phase.device).repeat_interleave(frames, 0)
+            losses.append(clip_loss(model, scheduler, x, cond, noise, t, gamma).item())
+        return {"denoising": float(np.mean(losses))}
+
+    scores = {}
+
+    def save(model, log_csv):
+        scores.update(validate(model))
+        with atomic_directory(out_dir) as partial:
+            save_to(model, Path(partial))
+            record = {"held_out": scores, "val_clips": [ids[i] for i in val_rows], "settings": settings}
+            (Path(partial) / "training.json").write_text(json.dumps({**record, "log": str(log_csv)}, indent=2))
+        log.info("%s: held-out denoising loss %s -> %s", name, scores, out_dir)
+
+    identity = hashlib.sha256(
+        videos.numpy().tobytes()
+        + tokens.numpy().tobytes()
+        + json.dumps(settings, sort_keys=True).encode()
+        + identity_extra.encode()
+    ).hexdigest()
+    train(model, loss_fn, plan, phase, state_dir, validate, name, identity=identity[:16], save=save, **kwargs)
+    return scores
+
+
+def train_motion_adapter(latents_path, holistic_path, t2i_path, settings: dict, out_dir, state_dir, **kwargs) -> dict:
+    """The demo's MotionAdapter: AnimateDiff's motion modules inserted into the demo t2i UNet (frozen, as
+    AnimateDiff trains), trained to denoise the training clips' latents given their holistic-caption tokens.
+    Saved with save_pretrained (save_motion_modules) in `out_dir`. `settings`: the motion_adapter section.
+    -> held-out denoising loss."""
+    unet = load_unet(t2i_path)
+    torch.manual_seed(settings["train"].get("seed", 0))
+    motion_unet = UNetMotionModel.from_unet2d(unet, build_tiny_motion_adapter(unet, settings["model"]))
+    motion_unet.freeze_unet2d_params()
+
+    def loss(model, scheduler, x, tokens, noise, t, gamma):
+        return denoising_loss(model, scheduler, x, tokens, noise, t, gamma)
+
+    return _train_video_part(
+        motion_unet,
+        latents_path,
+        holistic_path,
+        t2i_path,
+        settings,
+        out_dir,
+        state_dir,
+        "demo motion adapter",
+        loss,
+        lambda model, folder: model.save_motion_modules(folder, safe_serialization=True),
+        "",
+        **kwargs,
+    )
+
+
+def train_sparsectrl(
+    latents_path, holistic_path, t2i_path, adapter_path, settings: dict, out_dir, state_dir, **kwargs
+) -> dict:
+    """The demo's SparseCtrl RGB model: a SparseControlNetModel copied from the t2i UNet's encoder, trained with the
+    motion UNet (t2i + MotionAdapter) frozen to denoise the training clips given their first frame's latents at
+    frame 0 (and the holistic-caption tokens). Saved with save_pretrained in `out_dir`. -> held-out loss."""
+    unet = load_unet(t2i_path)
+    motion_unet = UNetMotionModel.from_unet2d(unet, load_motion_adapter(adapter_path)).eval().requires_grad_(False)
+    torch.manual_seed(settings["train"].get("seed", 0))
+    controlnet = build_tiny_sparsectrl(unet)
+
+    def loss(model, scheduler, x, tokens, noise, t, gamma):
+        condition, mask = torch.zeros_like(x), torch.zeros_like(x[:, :1])
+        condition[:, :, 0], mask[:, :, 0] = x[:, :, 0], 1
+        noisy = scheduler.add_noise(x, noise, t)
+        down, mid = model(
+            noisy, t, encoder_hidden_states=tokens, controlnet_cond=condition, conditioning_mask=mask, return_dict=False
+        )
+        return denoising_loss(
+            motion_unet.to(x.device),
+            scheduler,
+            x,
+            tokens,
+            noise,
+            t,
+            gamma,
+            down_block_additional_residuals=down,
+            mid_block_additional_residual=mid,
+        )
+
+    return _train_video_part(
+        controlnet,
+        latents_path,
+        holistic_path,
+        t2i_path,
+        settings,
+        out_dir,
+        state_dir,
+        "demo SparseCtrl",
+        loss,
+        lambda model, folder: model.save_pretrained(folder, safe_serialization=True),
+        weights_hash(motion_unet),
+        **kwargs,
+    )
+
+
+# -- render_anchor -----------------------------------------------------------------------------------------------
+
+
+def _tokens_for(source: str, inputs: dict, ids: list[str], key: str) -> torch.Tensor:
+    """A level's tokens per clip: decoded (`inputs[key]`), the truth (`inputs[key + "_truth"]`) or the empty
+    caption (the constant of the truth file)."""
+    if source == "empty":
+        return load_constant(inputs[f"{key}_truth"], "empty").expand(len(ids), -1, -1)
+    return _caption_tokens(inputs[key] if source == "decoded" else inputs[f"{key}_truth"], ids)
+
+
+def _first_frames(path, clip_ids: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
+    frames, ids = read_clip_array(path, "frames", clip_ids)  # [N, T, H, W, 3]
+    return frames[:, 0], ids
+
+
+def render_anchor(inputs: dict, t2i_path, vae_path, settings: dict, out_path, cache_dir) -> np.ndarray:
+    """One variant's anchor frames for one subject's test clips -> `out_path` (HDF5 `anchor` uint8 [N, H, W, 3]).
+    `inputs`: motion_frames (decode_mad's frames; the first of each clip is the init image), anchor_truth (the
+    dataset's anchor embeddings: the empty caption, the oracle's tokens) and, for decoded prompts, anchor (SAD's or
+    ridge's decodes). `settings`: variant, source (decoded / truth / empty), the render.anchor knobs, clips (how
+    many test clips; null: all), batch_size, device, dtype. Clips rendered before a kill are taken from `cache_dir`."""
+    init, ids = _first_frames(inputs["motion_frames"])
+    if settings.get("clips"):  # the ablations render the first clips only
+        init, ids = init[: settings["clips"]], ids[: settings["clips"]]
+    empty = load_constant(inputs["anchor_truth"], "empty")  # [1, L, D]
+    variant = settings["variant"]
+    prompts = _tokens_for(settings["source"], inputs, ids, "anchor")  # [N, L, D]
+    anchor = settings["anchor"]
+    key = fingerprint([init, prompts.numpy(), empty.numpy()], settings, [t2i_path, vae_path])
+    cache = RenderCache(cache_dir, key)
+    todo = [row for row, clip in enumerate(ids) if cache.get(clip) is None]
+    if len(todo) < len(ids):
+        log.info(
+            "%s: %d of %d clips already rendered (cache %s)", out_path, len(ids) - len(todo), len(ids), cache.folder
+        )
+    if todo:
+        pipe = anchor_pipeline(t2i_path, vae_path, settings["device"], settings["dtype"])
+        if pipe.unet.config.cross_attention_dim != prompts.shape[-1]:
+            raise ValueError(
+                f"{t2i_path}: the UNet attends to {pipe.unet.config.cross_attention_dim}-d tokens, the anchor "
+                f"embeddings are {prompts.shape[-1]}-d ({inputs.get('anchor', inputs['anchor_truth'])})"
+            )
+        with tqdm(total=len(todo), desc=f"anchor {variant}", unit="clip", file=sys.stderr) as bar:
+            for start in range(0, len(todo), settings["batch_size"]):
+                rows = todo[start : start + settings["batch_size"]]
+                frames = render_anchor_frames(
+                    pipe, init[rows], prompts[rows], empty, anchor, [anchor["seed"] + row for row in rows]
+                )
+                for row, frame in zip(rows, frames):
+                    cache.put(ids[row], frame)
+                bar.update(len(rows))
+    frames = np.stack([cache.get(clip) for clip in ids]) if ids else np.zeros((0, *init.shape[1:]), np.uint8)
+    write_clip_array(out_path, "anchor", frames, ids, {"variant": variant, "settings": settings})
+    cache.clear()
+    log.info("%s: %d anchor frames %s", out_path, len(ids), tuple(frames.shape[1:]))
+    return frames
+
+
+# -- render_video ------------------------------------------------------------------------------------------------
+
+
+def contact_sheet(columns: list[np.ndarray], length: int) -> np.ndarray:
+    """Side-by-side frames [length, K * H, len(columns) * W, 3] of K clips: each column uint8 [K, T_c, H, W, 3]
+    (a still: T_c = 1) shown at `length` steps, the nearest of its own frames at each."""
+    rows = []
+    for column in columns:
+        index = np.round(np.linspace(0, column.shape[1] - 1, length)).astype(int)
+        rows.append(np.concatenate(list(column[:, index]), axis=1))  # [length, K * H, W, 3]
+    return np.concatenate(rows, axis=2)
+
+
+def render_video(inputs: dict, parts: dict, settings: dict, out: dict, cache_dir) -> np.ndarray:
+    """One variant's videos for one subject's test clips. `inputs`: motion_frames (decode_mad), anchor (render_anchor),
+    holistic_truth (the dataset's holistic embeddings: the empty caption, the oracle's tokens), holistic (decoded),
+    clips (the true test frames, for the sheet). `parts`: t2i, motion_adapter, sparsectrl, vae folders.
+    `settings`: variant, holistic source (decoded / truth / empty), the render.video knobs, clips (how many test
+    clips; null: all), sheet_clips, batch_size, device, dtype. `out`: frames (HDF5 `frames` uint8
+    [N, F_eval, H, W, 3], the evaluation frames), mp4 (a folder, one per clip at the evaluation rate) and sheet
+    (ground truth | motion frames | anchor frame | video for the first clips). Clips rendered before a kill are
+    taken from `cache_dir`."""
+    motion, ids = read_clip_array(inputs["motion_frames"], "frames")
+    if settings["clips"]:
+        motion, ids = motion[: settings["clips"]], ids[: settings["clips"]]
+    anchors = read_clip_array(inputs["anchor"], "anchor", ids)[0]
+    empty = load_constant(inputs["holistic_truth"], "empty")
+    prompts = _tokens_for(settings["holistic"], inputs, ids, "holistic")
+    video = settings["video"]
+    evaluation = slice(video["eval_start"], None, video["eval_step"])
+    key = fingerprint([motion, anchors, prompts.numpy(), empty.numpy()], settings, list(parts.values()))
+    cache = RenderCache(cache_dir, key)
+    todo = [row for row, clip in enumerate(ids) if cache.get(clip) is None]
+    if len(todo) < len(ids):
+        log.info(
+            "%s: %d of %d clips already rendered (cache %s)",
+            out["frames"],
+            len(ids) - len(todo),
+            len(ids),
+            cache.folder,
+        )
+    if todo:
+        pipe = video_pipeline(
+            parts["t2i"],
+            parts["motion_adapter"],
+            parts["sparsectrl"],
+            parts["vae"],
+            settings["device"],
+            settings["dtype"],
+        )
+        with tqdm(total=len(todo), desc=f"video {settings['variant']}", unit="clip", file=sys.stderr) as bar:
+            for start in range(0, len(todo), settings["batch_size"]):
+                rows = todo[start : start + settings["batch_size"]]
+                videos = render_videos(
+                    pipe,
+                    motion[rows],
+                    anchors[rows],
+                    prompts[rows],
+                    empty,
+                    video,
+                    [video["seed"] + row for row in rows],
+                )
+                for row, frames in zip(rows, videos):
+                    cache.put(ids[row], frames[evaluation])
+                bar.update(len(rows))
+    frames = np.stack([cache.get(clip) for clip in ids])  # [N, F_eval, H, W, 3]
+    fps = video["fps"]
+    with atomic_directory(out["mp4"]) as partial:
+        for clip, clip_frames in zip(ids, frames):
+            with Mp4Writer(Path(partial) / f"{clip}.mp4", fps, frames.shape[2:4][::-1]) as writer:
+                writer.write(clip_frames)
+    k = min(settings["sheet_clips"], len(ids))
+    truth = resize_frames(read_clip_array(inputs["clips"], "frames", ids[:k])[0], frames.shape[2])
+    sheet = contact_sheet([truth, motion[:k], anchors[:k, None], frames[:k]], frames.shape[1])
+    with Mp4Writer(out["sheet"], fps, sheet.shape[1:3][::-1]) as writer:
+        writer.write(sheet)
+    write_clip_array(out["frames"], "frames", frames, ids, {"variant": settings["variant"], "settings": settings})
+    cache.clear()
+    log.info(
+        "%s: %d videos of %d evaluation frames %s", out["frames"], len(ids), frames.shape[1], tuple(frames.shape[2:])
+    )
+    return frames

@@ -1,0 +1,483 @@
+"""CVR's anchor frame and the demo judges of it: the scene labels against hand-worked shots, the probe's shapes,
+the demo text-to-image UNet (its loss against the closed-form noising, saving and loading back offline, exact
+resume), and render_anchor (same seed -> same frames, independent of batching, each variant's cue, resume after a
+kill renders only the missing clips, bad inputs named by file)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from PIL import Image
+
+from semvideo_core.backends.generators import (
+    build_tiny_motion_adapter,
+    build_tiny_sparsectrl,
+    build_tiny_unet,
+    load_motion_adapter,
+    load_scheduler,
+    load_sparsectrl,
+    load_unet,
+    training_scheduler,
+)
+from semvideo_core.backends.vae import build_demo_vae, to_uint8
+from semvideo_core.io.clip_arrays import read_clip_array, write_clip_array
+from semvideo_core.io.embeddings import write_embeddings
+from semvideo_core.models.probe import ProbeConfig, SceneProbe
+from semvideo_core.stages import cvr
+from semvideo_core.render.video import interpolate_frames, render_videos, video_pipeline
+from semvideo_core.data.video import read_mp4
+from semvideo_core.stages.cvr import (
+    denoising_loss,
+    render_anchor,
+    render_video,
+    train_motion_adapter,
+    train_sparsectrl,
+    train_t2i,
+)
+from semvideo_core.stages.probe import accuracy, classify_frames
+from semvideo_core.training import TrainingStopped
+from semvideo_core.world.labels import LABELS, shot_labels
+
+UNET = dict(
+    block_out_channels=[8, 16], layers_per_block=1, cross_attention_levels=1, norm_num_groups=4, attention_head_dim=4
+)
+T2I = dict(
+    model=UNET,
+    prediction_type="v_prediction",
+    beta_schedule="squaredcos_cap_v2",
+    min_snr_gamma=5.0,
+    condition_drop=0.2,
+    val_fraction=0.2,
+    train=dict(epochs=2, batch_size=4, lr=0.002),
+)
+ANCHOR = dict(strength=0.6, steps=4, guidance=3.0, seed=7)
+IDS = [f"test1_{k}" for k in range(1, 6)]
+
+
+def _object(shape, colour, size, motion="left", x=0.5, y=0.5, speed=0.0):
+    return dict(shape=shape, colour=colour, size=size, motion=motion, x=x, y=y, speed=speed)
+
+
+def test_shot_labels_follow_the_cut_and_the_largest_object_at_each_instant():
+    # Shot 1 (0-4 s, striped): a medium red square and a small blue star that grows by 80% over the shot, so the
+    # star's radius passes the square's (0.13) when 0.09 * (1 + 0.8 t / 4) > 0.13, i.e. after t = 2.22 s.
+    # Shot 2 (from 4 s, flat): one white hexagon.
+    shots = [
+        dict(
+            offset_s=0,
+            start=0.0,
+            duration=4.0,
+            background="striped",
+            colours=["gray", "navy"],
+            objects=[_object("square", "red", "medium"), _object("star", "blue", "small", motion="grow")],
+        ),
+        dict(
+            offset_s=4,
+            start=4.0,
+            duration=3.0,
+            background="flat",
+            colours=["black", "gray"],
+            objects=[_object("hexagon", "white", "large")],
+        ),
+    ]
+    labels = shot_labels(shots, np.array([0.0, 2.0, 2.5, 3.9, 4.0, 6.0]))
+    bg, colour, shape = LABELS["background"], LABELS["colour"], LABELS["shape"]
+    square = (bg.index("striped"), colour.index("red"), shape.index("square"))
+    star = (bg.index("striped"), colour.index("blue"), shape.index("star"))
+    hexagon = (bg.index("flat"), colour.index("white"), shape.index("hexagon"))
+    assert [tuple(row) for row in labels] == [square, square, star, star, hexagon, hexagon]
+
+
+def test_probe_reads_frames_of_any_size():
+    probe = SceneProbe(ProbeConfig(size=32, channels=[4, 8])).eval()
+    logits = probe(torch.zeros(2, 3, 32, 32))
+    assert {k: tuple(v.shape) for k, v in logits.items()} == {"background": (2, 4), "colour": (2, 8), "shape": (2, 7)}
+    frames = np.random.default_rng(0).integers(0, 256, (3, 2, 48, 48, 3), dtype=np.uint8)
+    labels = classify_frames(probe, frames, batch_size=4)
+    assert labels.shape == (3, 2, 3)
+    assert accuracy(labels, labels) == {"background": 1.0, "colour": 1.0, "shape": 1.0}
+
+
+def test_denoising_loss_is_the_closed_form_noising_error():
+    """epsilon prediction with gamma above every SNR: weight 1, so the loss is the plain MSE between the UNet's
+    output on sqrt(a) x + sqrt(1 - a) noise and the noise."""
+    torch.manual_seed(0)
+    scheduler = training_scheduler(dict(beta_schedule="linear", prediction_type="epsilon"))
+    unet = build_tiny_unet(UNET, 4, 8, 6).eval()
+    x, noise, tokens = torch.randn(3, 4, 8, 8), torch.randn(3, 4, 8, 8), torch.randn(3, 5, 6)
+    t = torch.tensor([10, 500, 990])
+    alpha = scheduler.alphas_cumprod[t].view(-1, 1, 1, 1)
+    noisy = alpha.sqrt() * x + (1 - alpha).sqrt() * noise
+    with torch.no_grad():
+        expected = F.mse_loss(unet(noisy, t, encoder_hidden_states=tokens).sample, noise)
+        loss = denoising_loss(unet, scheduler, x, tokens, noise, t, min_snr_gamma=1e9)
+    torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.fixture()
+def t2i_inputs(tmp_path):
+    rng = np.random.default_rng(0)
+    ids = [f"seg1_{k}" for k in range(1, 13)]
+    latents = rng.standard_normal((12, 2, 4, 8, 8)).astype(np.float16)
+    write_clip_array(tmp_path / "latents.h5", "latents", latents, ids)
+    embeds = torch.from_numpy(rng.standard_normal((12, 5, 6)).astype(np.float32))
+    write_embeddings(
+        tmp_path / "anchor.safetensors", {"embeds": embeds}, ids, constants={"empty": torch.zeros(1, 5, 6)}
+    )
+    return tmp_path
+
+
+def test_t2i_saves_a_pipeline_folder_that_loads_back_offline(t2i_inputs, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = t2i_inputs / "t2i"
+    scores = train_t2i(t2i_inputs / "latents.h5", t2i_inputs / "anchor.safetensors", T2I, out, t2i_inputs / "state")
+    assert np.isfinite(scores["denoising"])
+    unet, scheduler = load_unet(out), load_scheduler(out)
+    assert unet.config.cross_attention_dim == 6 and unet.config.sample_size == 8
+    assert scheduler.config.prediction_type == "v_prediction" and type(scheduler).__name__ == "DDIMScheduler"
+    assert json.loads((out / "training.json").read_text())["settings"] == T2I
+    assert not (t2i_inputs / "state" / "checkpoint.safetensors").exists()
+
+
+def test_t2i_resumes_exactly_after_a_kill(t2i_inputs):
+    args = (t2i_inputs / "latents.h5", t2i_inputs / "anchor.safetensors", T2I)
+    train_t2i(*args, t2i_inputs / "whole", t2i_inputs / "state_whole")
+    with pytest.raises(TrainingStopped):
+        train_t2i(*args, t2i_inputs / "killed", t2i_inputs / "state_killed", stop_after_steps=3)
+    assert not (t2i_inputs / "killed").exists()
+    train_t2i(*args, t2i_inputs / "killed", t2i_inputs / "state_killed")
+    whole, resumed = load_unet(t2i_inputs / "whole").state_dict(), load_unet(t2i_inputs / "killed").state_dict()
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+
+
+@pytest.fixture(scope="module")
+def render_world(tmp_path_factory):
+    """A random-weight VAE (16 px frames -> 4 x 8 x 8) and t2i UNet on disk (shapes and plumbing only), motion
+    frames of 5 test clips and anchor embeddings."""
+    root = tmp_path_factory.mktemp("render")
+    torch.manual_seed(0)
+    build_demo_vae([8, 16], 1, 4, 4, 16).save_pretrained(root / "vae")
+    build_tiny_unet(UNET, 4, 8, 6).save_pretrained(root / "t2i" / "unet")
+    training_scheduler(T2I).save_pretrained(root / "t2i" / "scheduler")
+    rng = np.random.default_rng(1)
+    frames = rng.integers(0, 256, (5, 3, 16, 16, 3), dtype=np.uint8)
+    write_clip_array(root / "motion_frames.h5", "frames", frames, IDS)
+    truth = torch.from_numpy(rng.standard_normal((5, 5, 6)).astype(np.float32))
+    write_embeddings(root / "embeds.safetensors", {"embeds": truth}, IDS, constants={"empty": torch.zeros(1, 5, 6)})
+    decoded = torch.from_numpy(rng.standard_normal((5, 5, 6)).astype(np.float32))
+    write_embeddings(root / "decoded.safetensors", {"embeds": decoded}, IDS)
+    return root
+
+
+def _render(root, out, variant="full", batch_size=2, **anchor):
+    inputs = {"motion_frames": root / "motion_frames.h5", "anchor_truth": root / "embeds.safetensors"}
+    if variant == "full":
+        inputs["anchor"] = root / "decoded.safetensors"
+    source = {"full": "decoded", "no_anchor": "empty", "oracle": "truth"}[variant]
+    settings = dict(
+        variant=variant,
+        source=source,
+        anchor={**ANCHOR, **anchor},
+        batch_size=batch_size,
+        device="cpu",
+        dtype="float32",
+    )
+    return render_anchor(inputs, root / "t2i", root / "vae", settings, root / out, root / f"cache_{out}")
+
+
+def test_same_seed_same_frames_whatever_the_batching(render_world):
+    first = _render(render_world, "a.h5", batch_size=2)
+    again = _render(render_world, "b.h5", batch_size=5)
+    assert first.shape == (5, 16, 16, 3) and first.dtype == np.uint8
+    assert np.abs(first.astype(int) - again).max() <= 1  # only the float summation order differs with the batch
+    np.testing.assert_array_equal(first, _render(render_world, "a2.h5", batch_size=2))
+    assert read_clip_array(render_world / "a.h5", "anchor")[1] == IDS
+    assert not (render_world / "cache_a.h5").exists(), "a finished job leaves no cache"
+    assert (first != _render(render_world, "c.h5", seed=8)).any()
+
+
+def test_each_variant_changes_its_cue(render_world):
+    full = _render(render_world, "full.h5")
+    no_anchor = _render(render_world, "no_anchor.h5", variant="no_anchor")
+    oracle = _render(render_world, "oracle.h5", variant="oracle")
+    assert (full != no_anchor).any() and (full != oracle).any() and (oracle != no_anchor).any()
+    # The init image is the first motion frame: the later frames do not matter, the first one does.
+    frames, ids = read_clip_array(render_world / "motion_frames.h5", "frames")
+    later, first = frames.copy(), frames.copy()
+    later[:, 1:], first[:, 0] = 255 - frames[:, 1:], 255 - frames[:, 0]
+    for name, changed in (("later", later), ("first", first)):
+        write_clip_array(render_world / f"frames_{name}.h5", "frames", changed, ids)
+    settings = dict(variant="oracle", source="truth", anchor=ANCHOR, batch_size=2, device="cpu", dtype="float32")
+
+    def from_frames(name):
+        inputs = {
+            "motion_frames": render_world / f"frames_{name}.h5",
+            "anchor_truth": render_world / "embeds.safetensors",
+        }
+        return render_anchor(
+            inputs,
+            render_world / "t2i",
+            render_world / "vae",
+            settings,
+            render_world / f"{name}.h5",
+            render_world / f"c_{name}",
+        )
+
+    np.testing.assert_array_equal(from_frames("later"), oracle)
+    assert (from_frames("first") != oracle).any()
+
+
+def test_a_killed_render_resumes_with_the_clips_it_had_not_rendered(render_world, monkeypatch):
+    whole = _render(render_world, "whole.h5")
+    original, calls = cvr.render_anchor_frames, []
+
+    def killed_after_one_batch(*args, **kwargs):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(len(args[1]))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(cvr, "render_anchor_frames", killed_after_one_batch)
+    with pytest.raises(KeyboardInterrupt):
+        _render(render_world, "resumed.h5")
+    assert not (render_world / "resumed.h5").exists()
+
+    def counting(*args, **kwargs):
+        calls.append(len(args[1]))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(cvr, "render_anchor_frames", counting)
+    np.testing.assert_array_equal(_render(render_world, "resumed.h5"), whole)
+    assert calls == [2, 2, 1], "the rerun renders clips 3-5 only"
+
+
+def test_bad_render_inputs_are_named_and_nothing_is_written(render_world):
+    short = render_world / "short.safetensors"
+    write_embeddings(short, {"embeds": torch.zeros(2, 5, 6)}, IDS[:2])
+    inputs = {
+        "motion_frames": render_world / "motion_frames.h5",
+        "anchor_truth": render_world / "embeds.safetensors",
+        "anchor": short,
+    }
+    settings = dict(variant="full", source="decoded", anchor=ANCHOR, batch_size=2, device="cpu", dtype="float32")
+    with pytest.raises(ValueError, match="short.safetensors: 3 clips are missing"):
+        render_anchor(
+            inputs,
+            render_world / "t2i",
+            render_world / "vae",
+            settings,
+            render_world / "bad.h5",
+            render_world / "c_bad",
+        )
+    wide = render_world / "wide.safetensors"
+    write_embeddings(wide, {"embeds": torch.zeros(5, 5, 9)}, IDS)
+    inputs["anchor"] = wide
+    with pytest.raises(ValueError, match="attends to 6-d tokens.*9-d"):
+        render_anchor(
+            inputs,
+            render_world / "t2i",
+            render_world / "vae",
+            settings,
+            render_world / "bad.h5",
+            render_world / "c_bad",
+        )
+    with pytest.raises(ValueError, match="vae/config.json: a AutoencoderKL, not a UNet2DConditionModel"):
+        render_anchor(
+            {**inputs, "anchor": render_world / "decoded.safetensors"},
+            render_world / "vae",
+            render_world / "vae",
+            settings,
+            render_world / "bad.h5",
+            render_world / "c_bad",
+        )
+    assert not (render_world / "bad.h5").exists()
+
+
+# -- the video: AnimateDiff + SparseCtrl with the blurry-video initialisation ------------------------------------
+
+ADAPTER = dict(motion_layers_per_block=1, motion_num_attention_heads=2, motion_max_seq_length=32)
+VIDEO = dict(frames=4, steps=4, guidance=3.0, init_strength=0.6, conditioning_scale=1.0)
+
+
+def test_interpolation_is_linear_between_the_motion_frames():
+    frames = np.zeros((1, 2, 1, 1, 3), np.uint8)
+    frames[0, 1] = 30
+    assert interpolate_frames(frames, 4)[0, :, 0, 0, 0].tolist() == [0, 10, 20, 30]
+    six = np.arange(6, dtype=np.uint8).reshape(1, 6, 1, 1, 1) * 30
+    assert interpolate_frames(six, 16)[0, ::3, 0, 0, 0].tolist() == six[0, :, 0, 0, 0].tolist()  # 1 + 5 x 3
+
+
+@pytest.fixture(scope="module")
+def video_parts(render_world):
+    """Random-weight MotionAdapter and SparseCtrl for render_world's t2i UNet (shapes and plumbing only)."""
+    unet = load_unet(render_world / "t2i")
+    torch.manual_seed(1)
+    adapter = build_tiny_motion_adapter(unet, ADAPTER)
+    with torch.no_grad():  # a fresh adapter's output projections are zero: make the motion modules do something
+        for name, parameter in adapter.named_parameters():
+            if "proj_out" in name:
+                parameter.normal_(0, 0.1)
+    adapter.save_pretrained(render_world / "adapter")
+    controlnet = build_tiny_sparsectrl(unet)
+    with torch.no_grad():  # and its zero convolutions, so that the condition reaches the UNet
+        for name, parameter in controlnet.named_parameters():
+            if name.startswith(("controlnet_down_blocks", "controlnet_mid_block", "controlnet_cond_embedding")):
+                parameter.normal_(0, 0.1)
+    controlnet.save_pretrained(render_world / "sparsectrl")
+    return video_pipeline(
+        render_world / "t2i", render_world / "adapter", render_world / "sparsectrl", render_world / "vae"
+    )
+
+
+def _video_inputs(count=2, seed=0):
+    rng = np.random.default_rng(seed)
+    motion = rng.integers(0, 256, (count, 3, 16, 16, 3), dtype=np.uint8)
+    anchor = rng.integers(0, 256, (count, 16, 16, 3), dtype=np.uint8)
+    return motion, anchor, torch.from_numpy(rng.standard_normal((count, 5, 6)).astype(np.float32))
+
+
+def test_the_explicit_loop_gives_the_pipelines_frames_at_init_strength_1(video_parts, monkeypatch):
+    """At init_strength 1 the loop starts from the pipeline's noise and runs its schedule: same frames. (The
+    pipeline encodes its condition frames by sampling the VAE posterior from the global RNG; the loop takes the
+    posterior mean, and so does the pipeline here.)"""
+    import diffusers.pipelines.animatediff.pipeline_animatediff_sparsectrl as sparsectrl_pipeline
+
+    monkeypatch.setattr(
+        sparsectrl_pipeline,
+        "retrieve_latents",
+        lambda output, generator=None, sample_mode="sample": output.latent_dist.mode(),
+    )
+    motion, anchor, prompts = _video_inputs(1)
+    empty = torch.zeros(1, 5, 6)
+    settings = {**VIDEO, "init_strength": 1.0}
+    ours = render_videos(video_parts, motion, anchor, prompts, empty, settings, [11])
+    theirs = video_parts(
+        prompt_embeds=prompts,
+        negative_prompt_embeds=empty,
+        conditioning_frames=[Image.fromarray(anchor[0])],
+        controlnet_frame_indices=[0],
+        num_frames=VIDEO["frames"],
+        height=16,
+        width=16,
+        num_inference_steps=VIDEO["steps"],
+        guidance_scale=VIDEO["guidance"],
+        generator=[torch.Generator().manual_seed(11)],
+        output_type="pt",
+    ).frames  # [1, F, 3, H, W] in [0, 1]
+    assert ours.shape == (1, 4, 16, 16, 3)
+    np.testing.assert_array_equal(ours[0], to_uint8(theirs[0].float() * 2 - 1))
+
+
+def test_video_frames_depend_on_their_cues_and_seed_not_on_the_batch(video_parts):
+    motion, anchor, prompts = _video_inputs(3)
+    empty = torch.zeros(1, 5, 6)
+    together = render_videos(video_parts, motion, anchor, prompts, empty, VIDEO, [1, 2, 3])
+    alone = render_videos(video_parts, motion[1:2], anchor[1:2], prompts[1:2], empty, VIDEO, [2])
+    # The same noise and cues; only the float summation order differs with the batch (BLAS blocking): <= 1 level.
+    assert np.abs(together[1].astype(int) - alone[0]).max() <= 1
+    for changed in (
+        (255 - motion[1:2], anchor[1:2], prompts[1:2]),  # the blurry-video initialisation
+        (motion[1:2], 255 - anchor[1:2], prompts[1:2]),  # the anchor frame through SparseCtrl
+        (motion[1:2], anchor[1:2], -prompts[1:2]),  # the holistic semantics
+    ):
+        assert (render_videos(video_parts, *changed, empty, VIDEO, [2]) != alone).any()
+    assert (render_videos(video_parts, motion[1:2], anchor[1:2], prompts[1:2], empty, VIDEO, [5]) != alone).any()
+
+
+@pytest.fixture()
+def video_training_inputs(t2i_inputs):
+    torch.manual_seed(0)
+    build_tiny_unet(UNET, 4, 8, 6).save_pretrained(t2i_inputs / "t2i" / "unet")
+    training_scheduler(T2I).save_pretrained(t2i_inputs / "t2i" / "scheduler")
+    return t2i_inputs
+
+
+def test_video_parts_train_only_their_own_weights_and_load_back_offline(video_training_inputs, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    root = video_training_inputs
+    trainable, original = {}, cvr.train
+
+    def spy(model, *args, **kwargs):
+        trainable[type(model).__name__] = [n for n, p in model.named_parameters() if p.requires_grad]
+        return original(model, *args, **kwargs)
+
+    monkeypatch.setattr(cvr, "train", spy)
+    common = dict(min_snr_gamma=5.0, condition_drop=0.1, val_fraction=0.2)
+    settings = dict(model=ADAPTER, **common, train=dict(epochs=2, batch_size=4, lr=0.002))
+    inputs = (root / "latents.h5", root / "anchor.safetensors", root / "t2i")
+    scores = train_motion_adapter(*inputs, settings, root / "adapter", root / "state_a")
+    assert np.isfinite(scores["denoising"])
+    assert trainable["UNetMotionModel"] and all("motion_modules" in n for n in trainable["UNetMotionModel"])
+    adapter = load_motion_adapter(root / "adapter")
+    assert adapter.config.block_out_channels == [8, 16]
+    # A fresh adapter's output projections are zero (AnimateDiff starts as the image model): these learned.
+    assert any(p.abs().sum() > 0 for n, p in adapter.named_parameters() if "proj_out" in n)
+
+    settings = dict(**common, train=dict(epochs=1, batch_size=4, lr=0.002))
+    scores = train_sparsectrl(*inputs, root / "adapter", settings, root / "ctrl", root / "state_c")
+    assert np.isfinite(scores["denoising"])
+    assert len(trainable["SparseControlNetModel"]) == len(list(load_sparsectrl(root / "ctrl").parameters()))
+    controlnet = load_sparsectrl(root / "ctrl")
+    assert controlnet.config.conditioning_channels == 4 and controlnet.config.use_simplified_condition_embedding
+    assert controlnet.controlnet_cond_embedding.weight.abs().sum() > 0  # zero-initialised, then trained
+
+
+def test_render_video_writes_frames_mp4s_and_a_sheet_and_resumes_after_a_kill(render_world, video_parts, monkeypatch):
+    root = render_world
+    _render(root, "anchor_for_video.h5")
+    frames, ids = read_clip_array(root / "motion_frames.h5", "frames")
+    write_clip_array(root / "clips.h5", "frames", np.repeat(frames, 2, axis=1), ids)  # "true" frames, 6 per clip
+    inputs = {
+        "motion_frames": root / "motion_frames.h5",
+        "anchor": root / "anchor_for_video.h5",
+        "clips": root / "clips.h5",
+        "holistic_truth": root / "embeds.safetensors",
+        "holistic": root / "decoded.safetensors",
+    }
+    parts = {
+        "t2i": root / "t2i",
+        "motion_adapter": root / "adapter",
+        "sparsectrl": root / "sparsectrl",
+        "vae": root / "vae",
+    }
+    video = {**VIDEO, "frames": 6, "seed": 3, "eval_start": 2, "eval_step": 2, "fps": 3}
+    settings = dict(
+        variant="full",
+        holistic="decoded",
+        video=video,
+        clips=4,
+        sheet_clips=2,
+        batch_size=2,
+        device="cpu",
+        dtype="float32",
+    )
+
+    def outputs(name):
+        return {"frames": root / f"{name}.h5", "mp4": root / f"{name}_mp4", "sheet": root / f"{name}_sheet.mp4"}
+
+    whole = render_video(inputs, parts, settings, outputs("whole"), root / "cache_whole")
+    assert whole.shape == (4, 2, 16, 16, 3)  # frames 2 and 4 of 6 rendered; the first 4 clips
+    assert sorted(p.name for p in outputs("whole")["mp4"].iterdir()) == sorted(f"{c}.mp4" for c in ids[:4])
+    assert read_mp4(outputs("whole")["mp4"] / f"{ids[0]}.mp4")[0].shape == (2, 16, 16, 3)
+    assert read_mp4(outputs("whole")["sheet"])[0].shape == (2, 2 * 16, 4 * 16, 3)
+
+    original, calls = cvr.render_videos, []
+
+    def killed_after_one_batch(*args, **kwargs):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(len(args[1]))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(cvr, "render_videos", killed_after_one_batch)
+    with pytest.raises(KeyboardInterrupt):
+        render_video(inputs, parts, settings, outputs("video_resumed"), root / "cache_video_resumed")
+    assert not outputs("video_resumed")["frames"].exists() and not outputs("video_resumed")["mp4"].exists()
+    monkeypatch.setattr(cvr, "render_videos", lambda *a, **k: calls.append(len(a[1])) or original(*a, **k))
+    np.testing.assert_array_equal(
+        render_video(inputs, parts, settings, outputs("video_resumed"), root / "cache_video_resumed"), whole
+    )
+    assert calls == [2, 2], "the rerun renders the second batch only"

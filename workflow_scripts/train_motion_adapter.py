@@ -1,0 +1,17 @@
+"""Rule train_motion_adapter: the demo's MotionAdapter, trained with the t2i UNet frozen (resumes)."""
+
+import torch
+
+from semvideo_core.logs import log_to_file
+from semvideo_core.stages.cvr import train_motion_adapter
+
+with log_to_file(snakemake.log[0], threads=snakemake.threads):
+    torch.set_num_threads(snakemake.threads)
+    train_motion_adapter(
+        snakemake.input.latents,
+        snakemake.input.holistic,
+        snakemake.params.t2i,
+        snakemake.params.settings,
+        snakemake.output[0],
+        snakemake.params.state,
+    )

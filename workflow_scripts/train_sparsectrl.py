@@ -1,0 +1,18 @@
+"""Rule train_sparsectrl: the demo's SparseCtrl RGB model, trained with the motion UNet frozen (resumes)."""
+
+import torch
+
+from semvideo_core.logs import log_to_file
+from semvideo_core.stages.cvr import train_sparsectrl
+
+with log_to_file(snakemake.log[0], threads=snakemake.threads):
+    torch.set_num_threads(snakemake.threads)
+    train_sparsectrl(
+        snakemake.input.latents,
+        snakemake.input.holistic,
+        snakemake.params.t2i,
+        snakemake.params.motion_adapter,
+        snakemake.params.settings,
+        snakemake.output[0],
+        snakemake.params.state,
+    )
