@@ -54,8 +54,8 @@ JOB_NAMES = [
 ]
 
 
-def snakemake(workdir, *args, check=True):
-    result = subprocess.run([*SNAKEMAKE, "-d", str(workdir), *args], capture_output=True, text=True, timeout=600)
+def snakemake(workdir, *args, check=True, timeout=600):
+    result = subprocess.run([*SNAKEMAKE, "-d", str(workdir), *args], capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         pytest.fail(f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -148,7 +148,7 @@ TINY_RUN = ["--configfile", str(TINY_CONFIG), str(DECODING_CONFIG)]
 def tiny_run(tmp_path_factory):
     """The whole DAG of the tiny config (with tiny_decoding.yaml over it), run once on 2 cores for this module."""
     workdir = tmp_path_factory.mktemp("tiny_dag")
-    snakemake(workdir, *TINY_RUN, "--cores", "2")
+    snakemake(workdir, *TINY_RUN, "--cores", "2", timeout=1800)  # 72 jobs: about 8 minutes on 2 cores
     return workdir
 
 
