@@ -74,73 +74,132 @@ def denoising_loss(
     return (weight * (predicted - target).pow(2).flatten(1).mean(1)).mean()
 
 
+def _train_denoiser(
+    model,
+    samples,
+    tokens,
+    empty,
+    ids,
+    scheduler,
+    settings,
+    out_dir,
+    state_dir,
+    name,
+    loss,
+    save_to,
+    identity="",
+    **kwargs,
+) -> dict:
+    """The loop the demo generators share: `samples` (first-frame latents [N, C, h, w] or clips [N, C, T, h, w])
+    noised on `scheduler`, `loss(model, scheduler, x, tokens, noise, t, gamma)` (tokens one copy per frame), caption
+    dropout to `empty`, a held-out denoising loss per epoch; `save_to(model, folder)` writes the model into
+    `out_dir` beside training.json. -> the held-out loss."""
+    phase = TrainConfig(**settings["train"])
+    train_rows, val_rows = validation_split(len(ids), settings["val_fraction"], phase.seed)
+    gamma, drop = settings["min_snr_gamma"], settings["condition_drop"]
+    frames = samples.shape[2] if samples.ndim == 5 else 1
+    log.info(
+        "%s: %.2f M trainable parameters, %d training samples %s, tokens %s",
+        name,
+        sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6,
+        len(train_rows),
+        tuple(samples.shape[1:]),
+        tuple(tokens.shape[1:]),
+    )
+
+    def plan(epoch, rng):
+        order = rng.permutation(train_rows)
+        return [(b, int(rng.integers(2**31))) for b in np.array_split(order, max(1, len(order) // phase.batch_size))]
+
+    def loss_fn(model, batch):
+        rows, seed = batch
+        generator = torch.Generator().manual_seed(seed)
+        cond = tokens[rows].clone()
+        cond[torch.rand(len(rows), generator=generator) < drop] = empty[0]
+        x = samples[rows]
+        noise = torch.randn(x.shape, generator=generator)
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (len(rows),), generator=generator)
+        cond = cond.repeat_interleave(frames, 0)
+        device = phase.device
+        return loss(model, scheduler, x.to(device), cond.to(device), noise.to(device), t.to(device), gamma), {}
+
+    @torch.no_grad()
+    def validate(model):
+        if not len(val_rows):
+            return {}
+        generator = torch.Generator().manual_seed(0)
+        x = samples[val_rows].to(phase.device)
+        cond = tokens[val_rows].repeat_interleave(frames, 0).to(phase.device)
+        losses = []
+        for step in VALIDATION_TIMESTEPS:
+            noise = torch.randn(x.shape, generator=generator).to(phase.device)
+            t = torch.full((len(x),), step, device=phase.device)
+            losses.append(loss(model, scheduler, x, cond, noise, t, gamma).item())
+        return {"denoising": float(np.mean(losses))}
+
+    scores = {}
+
+    def save(model, log_csv):
+        scores.update(validate(model))
+        with atomic_directory(out_dir) as partial:
+            save_to(model, Path(partial))
+            record = {"held_out": scores, "val_clips": [ids[i] for i in val_rows], "settings": settings}
+            (Path(partial) / "training.json").write_text(json.dumps({**record, "log": str(log_csv)}, indent=2))
+        log.info("%s: held-out denoising loss %s -> %s", name, scores, out_dir)
+
+    fingerprint = hashlib.sha256(
+        samples.numpy().tobytes() + tokens.numpy().tobytes() + json.dumps(settings, sort_keys=True).encode()
+    )
+    fingerprint.update(identity.encode())
+    train(
+        model,
+        loss_fn,
+        plan,
+        phase,
+        state_dir,
+        validate,
+        name,
+        identity=fingerprint.hexdigest()[:16],
+        save=save,
+        **kwargs,
+    )
+    return scores
+
+
+def _denoise(model, scheduler, x, tokens, noise, t, gamma):
+    return denoising_loss(model, scheduler, x, tokens, noise, t, gamma)
+
+
 def train_t2i(latents_path, anchor_path, settings: dict, out_dir, state_dir, **kwargs) -> dict:
     """The demo's text-to-image UNet, saved with save_pretrained as `out_dir/unet` and `out_dir/scheduler` (the
     layout of an SD pipeline folder). `settings`: the config's t2i section. -> held-out denoising loss."""
     latents, ids = read_clip_array(latents_path, "latents")
     first = torch.from_numpy(latents[:, 0].astype(np.float32))  # [N, C, h, w] the anchor caption's frame
     tokens = _caption_tokens(anchor_path, ids)  # [N, L, D]
-    empty = load_constant(anchor_path, "empty")  # [1, L, D]
-    phase = TrainConfig(**settings["train"])
-    train_rows, val_rows = validation_split(len(ids), settings["val_fraction"], phase.seed)
     scheduler = training_scheduler(settings)
-    torch.manual_seed(phase.seed)
+    torch.manual_seed(settings["train"].get("seed", 0))
     unet = build_tiny_unet(settings["model"], first.shape[1], first.shape[-1], tokens.shape[-1])
-    log.info(
-        "demo t2i UNet: %.2f M parameters, %d training frames %s, tokens %s",
-        sum(p.numel() for p in unet.parameters()) / 1e6,
-        len(train_rows),
-        tuple(first.shape[1:]),
-        tuple(tokens.shape[1:]),
+
+    def save_to(unet, folder):
+        unet.save_pretrained(folder / "unet", safe_serialization=True)
+        scheduler.save_pretrained(folder / "scheduler")
+
+    empty = load_constant(anchor_path, "empty")
+    return _train_denoiser(
+        unet,
+        first,
+        tokens,
+        empty,
+        ids,
+        scheduler,
+        settings,
+        out_dir,
+        state_dir,
+        "demo t2i",
+        _denoise,
+        save_to,
+        **kwargs,
     )
-    gamma, drop = settings["min_snr_gamma"], settings["condition_drop"]
-
-    def plan(epoch, rng):
-        order = rng.permutation(train_rows)
-        batches = np.array_split(order, max(1, len(order) // phase.batch_size))
-        return [(b, int(rng.integers(2**31))) for b in batches]
-
-    def loss_fn(unet, batch):
-        rows, seed = batch
-        generator = torch.Generator().manual_seed(seed)
-        x = first[rows]
-        cond = tokens[rows].clone()
-        cond[torch.rand(len(rows), generator=generator) < drop] = empty[0]
-        noise = torch.randn(x.shape, generator=generator)
-        t = torch.randint(0, scheduler.config.num_train_timesteps, (len(rows),), generator=generator)
-        device = unet.device
-        loss = denoising_loss(unet, scheduler, x.to(device), cond.to(device), noise.to(device), t.to(device), gamma)
-        return loss, {}
-
-    @torch.no_grad()
-    def validate(unet):
-        if not len(val_rows):
-            return {}
-        generator = torch.Generator().manual_seed(0)
-        x, cond = first[val_rows].to(unet.device), tokens[val_rows].to(unet.device)
-        losses = []
-        for step in VALIDATION_TIMESTEPS:
-            noise = torch.randn(x.shape, generator=generator).to(unet.device)
-            t = torch.full((len(x),), step, device=unet.device)
-            losses.append(denoising_loss(unet, scheduler, x, cond, noise, t, gamma).item())
-        return {"denoising": float(np.mean(losses))}
-
-    scores = {}
-
-    def save(unet, log_csv):
-        scores.update(validate(unet))
-        with atomic_directory(out_dir) as partial:
-            unet.save_pretrained(Path(partial) / "unet", safe_serialization=True)
-            scheduler.save_pretrained(Path(partial) / "scheduler")
-            record = {"held_out": scores, "val_clips": [ids[i] for i in val_rows], "settings": settings}
-            (Path(partial) / "training.json").write_text(json.dumps({**record, "log": str(log_csv)}, indent=2))
-        log.info("demo t2i UNet: held-out denoising loss %s -> %s", scores, out_dir)
-
-    identity = hashlib.sha256(
-        first.numpy().tobytes() + tokens.numpy().tobytes() + json.dumps(settings, sort_keys=True).encode()
-    ).hexdigest()
-    train(unet, loss_fn, plan, phase, state_dir, validate, "demo t2i", identity=identity[:16], save=save, **kwargs)
-    return scores
 
 
 # -- train_motion_adapter, train_sparsectrl ----------------------------------------------------------------------
@@ -154,85 +213,9 @@ def _clip_latents(latents_path, tokens_path) -> tuple[torch.Tensor, torch.Tensor
     return videos, _caption_tokens(tokens_path, ids), load_constant(tokens_path, "empty"), ids
 
 
-def _train_video_part(
-    model,
-    latents_path,
-    tokens_path,
-    t2i_path,
-    settings,
-    out_dir,
-    state_dir,
-    name,
-    clip_loss,
-    save_to,
-    identity_extra,
-    **kwargs,
-):
-    """The loop both video parts share: clips noised on the t2i's schedule, denoised by `model` (through the
-    frozen motion UNet for SparseCtrl), held-out denoising loss per epoch; `save_to(model, folder)` writes it."""
-    videos, tokens, empty, ids = _clip_latents(latents_path, tokens_path)
-    phase = TrainConfig(**settings["train"])
-    train_rows, val_rows = validation_split(len(ids), settings["val_fraction"], phase.seed)
-    scheduler = DDPMScheduler.from_config(load_scheduler(t2i_path).config)  # the image UNet's own noise schedule
-    gamma, drop, frames = settings["min_snr_gamma"], settings["condition_drop"], videos.shape[2]
-    log.info(
-        "%s: %.2f M trainable parameters, %d training clips %s",
-        name,
-        sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6,
-        len(train_rows),
-        tuple(videos.shape[1:]),
-    )
-
-    def plan(epoch, rng):
-        order = rng.permutation(train_rows)
-        return [(b, int(rng.integers(2**31))) for b in np.array_split(order, max(1, len(order) // phase.batch_size))]
-
-    def loss_of(model, rows, generator, drop_rate):
-        x = videos[rows].to(phase.device)
-        cond = tokens[rows].clone()
-        cond[torch.rand(len(rows), generator=generator) < drop_rate] = empty[0]
-        noise = torch.randn(x.shape, generator=generator).to(phase.device)
-        t = torch.randint(0, scheduler.config.num_train_timesteps, (len(rows),), generator=generator)
-        return clip_loss(
-            model, scheduler, x, cond.to(phase.device).repeat_interleave(frames, 0), noise, t.to(phase.device), gamma
-        )
-
-    def loss_fn(model, batch):
-        rows, seed = batch
-        return loss_of(model, rows, torch.Generator().manual_seed(seed), drop), {}
-
-    @torch.no_grad()
-    def validate(model):
-        if not len(val_rows):
-            return {}
-        generator = torch.Generator().manual_seed(0)
-        losses = []
-        for step in VALIDATION_TIMESTEPS:
-            x = videos[val_rows].to(phase.device)
-            noise = torch.randn(x.shape, generator=generator).to(phase.device)
-            t = torch.full((len(x),), step, device=phase.device)
-            cond = tokens[val_rows].to(phase.device).repeat_interleave(frames, 0)
-            losses.append(clip_loss(model, scheduler, x, cond, noise, t, gamma).item())
-        return {"denoising": float(np.mean(losses))}
-
-    scores = {}
-
-    def save(model, log_csv):
-        scores.update(validate(model))
-        with atomic_directory(out_dir) as partial:
-            save_to(model, Path(partial))
-            record = {"held_out": scores, "val_clips": [ids[i] for i in val_rows], "settings": settings}
-            (Path(partial) / "training.json").write_text(json.dumps({**record, "log": str(log_csv)}, indent=2))
-        log.info("%s: held-out denoising loss %s -> %s", name, scores, out_dir)
-
-    identity = hashlib.sha256(
-        videos.numpy().tobytes()
-        + tokens.numpy().tobytes()
-        + json.dumps(settings, sort_keys=True).encode()
-        + identity_extra.encode()
-    ).hexdigest()
-    train(model, loss_fn, plan, phase, state_dir, validate, name, identity=identity[:16], save=save, **kwargs)
-    return scores
+def _image_schedule(t2i_path) -> DDPMScheduler:
+    """The image UNet's own noise schedule, for training its video parts."""
+    return DDPMScheduler.from_config(load_scheduler(t2i_path).config)
 
 
 def train_motion_adapter(latents_path, holistic_path, t2i_path, settings: dict, out_dir, state_dir, **kwargs) -> dict:
@@ -244,22 +227,25 @@ def train_motion_adapter(latents_path, holistic_path, t2i_path, settings: dict, 
     torch.manual_seed(settings["train"].get("seed", 0))
     motion_unet = UNetMotionModel.from_unet2d(unet, build_tiny_motion_adapter(unet, settings["model"]))
     motion_unet.freeze_unet2d_params()
+    videos, tokens, empty, ids = _clip_latents(latents_path, holistic_path)
 
-    def loss(model, scheduler, x, tokens, noise, t, gamma):
-        return denoising_loss(model, scheduler, x, tokens, noise, t, gamma)
+    def save_to(model, folder):
+        model.save_motion_modules(folder, safe_serialization=True)
 
-    return _train_video_part(
+    name = "demo motion adapter"
+    return _train_denoiser(
         motion_unet,
-        latents_path,
-        holistic_path,
-        t2i_path,
+        videos,
+        tokens,
+        empty,
+        ids,
+        _image_schedule(t2i_path),
         settings,
         out_dir,
         state_dir,
-        "demo motion adapter",
-        loss,
-        lambda model, folder: model.save_motion_modules(folder, safe_serialization=True),
-        "",
+        name,
+        _denoise,
+        save_to,
         **kwargs,
     )
 
@@ -274,38 +260,35 @@ def train_sparsectrl(
     motion_unet = UNetMotionModel.from_unet2d(unet, load_motion_adapter(adapter_path)).eval().requires_grad_(False)
     torch.manual_seed(settings["train"].get("seed", 0))
     controlnet = build_tiny_sparsectrl(unet)
+    videos, tokens, empty, ids = _clip_latents(latents_path, holistic_path)
 
     def loss(model, scheduler, x, tokens, noise, t, gamma):
         condition, mask = torch.zeros_like(x), torch.zeros_like(x[:, :1])
-        condition[:, :, 0], mask[:, :, 0] = x[:, :, 0], 1
+        condition[:, :, 0], mask[:, :, 0] = x[:, :, 0], 1  # the clean first frame, as render_videos gives it
         noisy = scheduler.add_noise(x, noise, t)
         down, mid = model(
             noisy, t, encoder_hidden_states=tokens, controlnet_cond=condition, conditioning_mask=mask, return_dict=False
         )
-        return denoising_loss(
-            motion_unet.to(x.device),
-            scheduler,
-            x,
-            tokens,
-            noise,
-            t,
-            gamma,
-            down_block_additional_residuals=down,
-            mid_block_additional_residual=mid,
-        )
+        residuals = {"down_block_additional_residuals": down, "mid_block_additional_residual": mid}
+        return denoising_loss(motion_unet.to(x.device), scheduler, x, tokens, noise, t, gamma, **residuals)
 
-    return _train_video_part(
+    def save_to(model, folder):
+        model.save_pretrained(folder, safe_serialization=True)
+
+    return _train_denoiser(
         controlnet,
-        latents_path,
-        holistic_path,
-        t2i_path,
+        videos,
+        tokens,
+        empty,
+        ids,
+        _image_schedule(t2i_path),
         settings,
         out_dir,
         state_dir,
         "demo SparseCtrl",
         loss,
-        lambda model, folder: model.save_pretrained(folder, safe_serialization=True),
-        weights_hash(motion_unet),
+        save_to,
+        identity=weights_hash(motion_unet),
         **kwargs,
     )
 
