@@ -72,7 +72,13 @@ def main() -> None:
         for variant in RENDERS:
             path = f"videos/demo/{variant}/{subject}/video.h5"
             frames, clip_ids = read_clip_array(path, "frames")
-            rows.append((f"video {variant}", subject, score(frames, clip_ids, video_labels(labels, read_attrs(path)))))
+            truth = video_labels(labels, read_attrs(path))
+            rows.append((f"video {variant}", subject, score(frames, clip_ids, truth)))
+            if variant == "full":  # on the clips the ablations render, to compare them with
+                ablated = read_clip_array(f"videos/demo/no_holi/{subject}/video.h5", "frames")[1]
+                rows.append(
+                    ("video full (abl.)", subject, score(frames[: len(ablated)], clip_ids[: len(ablated)], truth))
+                )
 
     base = chance(labels)
     print(f"{len(ids)} test clips (ablations: their first clips); probe {probe_path} at {saved['probe']['size']} px")

@@ -119,9 +119,7 @@ def main() -> None:
     motion = rng.integers(0, 256, (batch, 6, size, size, 3), dtype=np.uint8)
     prompts, empty = torch.randn(batch, tokens, dim), torch.zeros(1, tokens, dim)
     anchor_pipe = anchor_pipeline(parts["t2i"], parts["vae"], args.device, args.dtype)
-    render_anchor_frames(
-        anchor_pipe, motion[:1, 0], prompts[:1], empty, {**anchor_settings, "steps": 1}, [0]
-    )  # warm-up
+    render_anchor_frames(anchor_pipe, motion[:1, 0], prompts[:1], empty, anchor_settings, [0])  # warm-up
     anchor_s = _time(
         lambda: render_anchor_frames(anchor_pipe, motion[:, 0], prompts, empty, anchor_settings, list(range(batch)))
     )
