@@ -481,3 +481,8 @@ def test_render_video_writes_frames_mp4s_and_a_sheet_and_resumes_after_a_kill(re
         render_video(inputs, parts, settings, outputs("video_resumed"), root / "cache_video_resumed"), whole
     )
     assert calls == [2, 2], "the rerun renders the second batch only"
+    wide = root / "wide_holistic.safetensors"
+    write_embeddings(wide, {"embeds": torch.zeros(5, 5, 9)}, IDS)
+    with pytest.raises(ValueError, match="attends to 6-d tokens.*9-d"):
+        render_video({**inputs, "holistic": wide}, parts, settings, outputs("bad_video"), root / "cache_bad_video")
+    assert not outputs("bad_video")["frames"].exists() and not outputs("bad_video")["mp4"].exists()

@@ -402,6 +402,11 @@ def render_video(inputs: dict, parts: dict, settings: dict, out: dict, cache_dir
             settings["device"],
             settings["dtype"],
         )
+        if pipe.unet.config.cross_attention_dim != prompts.shape[-1]:
+            raise ValueError(
+                f"{parts['t2i']}: the UNet attends to {pipe.unet.config.cross_attention_dim}-d tokens, the holistic "
+                f"embeddings are {prompts.shape[-1]}-d ({inputs.get('holistic', inputs['holistic_truth'])})"
+            )
         with tqdm(total=len(todo), desc=f"video {settings['variant']}", unit="clip", file=sys.stderr) as bar:
             for start in range(0, len(todo), settings["batch_size"]):
                 rows = todo[start : start + settings["batch_size"]]
