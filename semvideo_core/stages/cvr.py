@@ -304,6 +304,14 @@ def _tokens_for(source: str, inputs: dict, ids: list[str], key: str) -> torch.Te
     return _caption_tokens(inputs[key] if source == "decoded" else inputs[f"{key}_truth"], ids)
 
 
+def _check_token_width(unet, unet_path, prompts: torch.Tensor, tokens_path, level: str) -> None:
+    if unet.config.cross_attention_dim != prompts.shape[-1]:
+        raise ValueError(
+            f"{unet_path}: the UNet attends to {unet.config.cross_attention_dim}-d tokens, the {level} embeddings "
+            f"are {prompts.shape[-1]}-d ({tokens_path})"
+        )
+
+
 def _first_frames(path, clip_ids: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
     frames, ids = read_clip_array(path, "frames", clip_ids)  # [N, T, H, W, 3]
     return frames[:, 0], ids
@@ -324,21 +332,21 @@ def render_anchor(inputs: dict, t2i_path, vae_path, settings: dict, out_path, ca
     anchor = settings["anchor"]
     key = fingerprint([init, prompts.numpy(), empty.numpy()], settings, [t2i_path, vae_path])
     cache = RenderCache(cache_dir, key)
-    todo = [row for row, clip in enumerate(ids) if cache.get(clip) is None]
-    if len(todo) < len(ids):
+    unrendered = [row for row, clip in enumerate(ids) if cache.get(clip) is None]
+    if len(unrendered) < len(ids):
         log.info(
-            "%s: %d of %d clips already rendered (cache %s)", out_path, len(ids) - len(todo), len(ids), cache.folder
+            "%s: %d of %d clips already rendered (cache %s)",
+            out_path,
+            len(ids) - len(unrendered),
+            len(ids),
+            cache.folder,
         )
-    if todo:
+    if unrendered:
         pipe = anchor_pipeline(t2i_path, vae_path, settings["device"], settings["dtype"])
-        if pipe.unet.config.cross_attention_dim != prompts.shape[-1]:
-            raise ValueError(
-                f"{t2i_path}: the UNet attends to {pipe.unet.config.cross_attention_dim}-d tokens, the anchor "
-                f"embeddings are {prompts.shape[-1]}-d ({inputs.get('anchor', inputs['anchor_truth'])})"
-            )
-        with tqdm(total=len(todo), desc=f"anchor {variant}", unit="clip", file=sys.stderr) as bar:
-            for start in range(0, len(todo), settings["batch_size"]):
-                rows = todo[start : start + settings["batch_size"]]
+        _check_token_width(pipe.unet, t2i_path, prompts, inputs.get("anchor", inputs["anchor_truth"]), "anchor")
+        with tqdm(total=len(unrendered), desc=f"anchor {variant}", unit="clip", file=sys.stderr) as bar:
+            for start in range(0, len(unrendered), settings["batch_size"]):
+                rows = unrendered[start : start + settings["batch_size"]]
                 frames = render_anchor_frames(
                     pipe, init[rows], prompts[rows], empty, anchor, [anchor["seed"] + row for row in rows]
                 )
@@ -384,16 +392,16 @@ def render_video(inputs: dict, parts: dict, settings: dict, out: dict, cache_dir
     evaluation = slice(video["eval_start"], None, video["eval_step"])
     key = fingerprint([motion, anchors, prompts.numpy(), empty.numpy()], settings, list(parts.values()))
     cache = RenderCache(cache_dir, key)
-    todo = [row for row, clip in enumerate(ids) if cache.get(clip) is None]
-    if len(todo) < len(ids):
+    unrendered = [row for row, clip in enumerate(ids) if cache.get(clip) is None]
+    if len(unrendered) < len(ids):
         log.info(
             "%s: %d of %d clips already rendered (cache %s)",
             out["frames"],
-            len(ids) - len(todo),
+            len(ids) - len(unrendered),
             len(ids),
             cache.folder,
         )
-    if todo:
+    if unrendered:
         pipe = video_pipeline(
             parts["t2i"],
             parts["motion_adapter"],
@@ -402,14 +410,12 @@ def render_video(inputs: dict, parts: dict, settings: dict, out: dict, cache_dir
             settings["device"],
             settings["dtype"],
         )
-        if pipe.unet.config.cross_attention_dim != prompts.shape[-1]:
-            raise ValueError(
-                f"{parts['t2i']}: the UNet attends to {pipe.unet.config.cross_attention_dim}-d tokens, the holistic "
-                f"embeddings are {prompts.shape[-1]}-d ({inputs.get('holistic', inputs['holistic_truth'])})"
-            )
-        with tqdm(total=len(todo), desc=f"video {settings['variant']}", unit="clip", file=sys.stderr) as bar:
-            for start in range(0, len(todo), settings["batch_size"]):
-                rows = todo[start : start + settings["batch_size"]]
+        _check_token_width(
+            pipe.unet, parts["t2i"], prompts, inputs.get("holistic", inputs["holistic_truth"]), "holistic"
+        )
+        with tqdm(total=len(unrendered), desc=f"video {settings['variant']}", unit="clip", file=sys.stderr) as bar:
+            for start in range(0, len(unrendered), settings["batch_size"]):
+                rows = unrendered[start : start + settings["batch_size"]]
                 videos = render_videos(
                     pipe,
                     motion[rows],
