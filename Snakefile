@@ -7,6 +7,9 @@ min_version("9.17")  # 9.17 fixed threads of lone jobs escaping the --cores coun
 configfile: workflow.source_path("config.yaml")
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/world.smk"
 include: "rules/data.smk"
@@ -15,6 +18,9 @@ include: "rules/sad.smk"
 include: "rules/mad.smk"
 include: "rules/cvr.smk"
 include: "rules/probe.smk"
+include: "rules/judge.smk"
+include: "rules/evaluate.smk"
+include: "rules/tables.smk"
 
 
 rule all:

@@ -287,14 +287,6 @@ def mad_decode_settings(variant):
     return settings
 
 
-def motion_frames(dataset):
-    return [
-        f"predictions/{dataset}/{variant}/{subject}/motion_frames.h5"
-        for variant in config["mad"]["variants"]
-        for subject in fmri_subjects(dataset)
-    ]
-
-
 def probe_settings():
     section = dict(config["probe"])
     section["degrade_size"] = section["degrade_size"] or config["latents"]["size"]
@@ -406,26 +398,132 @@ def video_render_settings(variant):
     }
 
 
-def rendered_videos(dataset):
-    return [f"videos/{dataset}/{v}/{s}/video.h5" for v in config["render"]["variants"] for s in fmri_subjects(dataset)]
+def demo_labelling():
+    """How the demo's clip files sample frames: what world.labels needs to label them."""
+    return {
+        "protocol": config["clips"]["protocol"],
+        "fps": demo_world_config().fps,
+        "clip_seconds": clip_seconds("demo"),
+    }
+
+
+JUDGE_SLOTS = ("image_classifier", "video_classifier", "clip_image", "vifi_clip")
+DEMO_JUDGE = "models/demo/video_judge"  # rule train_video_judge
+
+
+def check_evaluation():
+    for variant in evaluation_variants():
+        if variant == "motion_frames" and "full" not in config["mad"]["variants"]:
+            raise ValueError(
+                "config: evaluation.variants has motion_frames (MAD's full variant); add full to mad.variants"
+            )
+        if variant != "motion_frames" and variant not in config["render"]["variants"]:
+            raise ValueError(f"config: evaluation.variants has {variant!r}, which render.variants does not render")
+    if config["evaluation"]["frames"] and config["evaluation"]["frames"] % 2:
+        raise ValueError("config: evaluation.frames must be even (VideoMAE judges clips in tubelets of 2 frames)")
+
+
+def evaluation_variants():
+    chosen = config["evaluation"]["variants"]
+    return list(chosen) if chosen else [*config["render"]["variants"], "motion_frames"]
+
+
+def reconstruction(dataset, variant, subject):
+    """The frames a table row scores: a render variant's videos, or MAD's full motion frames."""
+    if variant == "motion_frames":
+        return f"predictions/{dataset}/full/{subject}/motion_frames.h5"
+    return f"videos/{dataset}/{variant}/{subject}/video.h5"
+
+
+def judge_inputs(dataset):
+    """The judges' files (checked only when a job needs them: the early stages run with any judges)."""
+    files = set()
+    for slot in JUDGE_SLOTS:
+        entry = config["models"][slot]
+        if entry["backend"] == "demo":
+            if dataset != "demo":
+                raise ValueError(
+                    f"config: models.{slot}.backend demo is the demo world's own judge (it learns the world's "
+                    f"scene labels); to evaluate {dataset} set a real backend and its path (configs/{dataset}.yaml)"
+                )
+            files.add(DEMO_JUDGE)
+        elif entry["backend"] != "efficientnet_lite0" and not entry["path"]:
+            raise ValueError(f"config: models.{slot}.backend {entry['backend']} needs models.{slot}.path")
+        else:
+            files |= set(model_files(slot))
+    return sorted(files)
+
+
+def judge_settings(dataset):
+    """Rules judge_truth and evaluate: which judge each slot uses, and where the demo's is."""
+    section = config["evaluation"]
+    return {
+        "models": {slot: dict(config["models"][slot]) for slot in JUDGE_SLOTS},
+        "demo_folder": DEMO_JUDGE,
+        **{k: section[k] for k in ("stand_in_size", "batch_size", "device", "dtype")},
+    }
+
+
+def evaluation_protocol():
+    """What the ground truth's judging depends on."""
+    return {k: config["evaluation"][k] for k in ("frames", "size")}
+
+
+def scoring_settings():
+    """Rule evaluate's knobs: the evaluation section less what only the table (variants, sample_clips) or the
+    judges (stand_in_size, batch_size, device, dtype: judge_settings) read."""
+    skip = {"variants", "sample_clips", "stand_in_size", "batch_size", "device", "dtype"}
+    return {k: v for k, v in config["evaluation"].items() if k not in skip}
+
+
+def evaluation_inputs(wildcards):
+    d = wildcards.dataset
+    inputs = {
+        "reconstruction": reconstruction(d, wildcards.variant, wildcards.subject),
+        "truth": f"data/{d}/clips/test.h5",
+        "judged": f"data/{d}/judged/test.h5",
+        "judges": judge_inputs(d),
+    }
+    if d == "demo":
+        inputs |= {"probe": "models/demo/probe.safetensors", "ground_truth": str(demo_world_files().ground_truth)}
+    return inputs
+
+
+def evaluated_clip_files():
+    """(per-clip CSV, [dataset, variant, subject]) of every row of the table."""
+    return [
+        (f"results/{d}/clips/{v}/{s}.csv", [d, v, s])
+        for d in config["datasets"]
+        for v in evaluation_variants()
+        for s in fmri_subjects(d)
+    ]
+
+
+def sample_settings():
+    """Per dataset: the ground truth, its judged outputs (the judges' class counts) and each variant's
+    reconstruction for the first subject (the frame grids)."""
+    return {
+        d: {
+            "truth": f"data/{d}/clips/test.h5",
+            "judged": f"data/{d}/judged/test.h5",
+            "reconstructions": {v: reconstruction(d, v, fmri_subjects(d)[0]) for v in evaluation_variants()},
+        }
+        for d in config["datasets"]
+    }
+
+
+def sample_inputs():
+    files = []
+    for sample in sample_settings().values():
+        files += [sample["truth"], sample["judged"], *sample["reconstructions"].values()]
+    return files
+
+
+check_evaluation()
 
 
 def final_outputs():
-    """Final targets: the last stage implemented, for every enabled dataset."""
-    targets = []
-    for dataset in config["datasets"]:
-        if dataset == "hcp":
-            targets += [f"data/hcp/fmri/{s}.h5" for s in config["hcp"]["subjects"]]
-            targets += [f"data/hcp/clips/{split}.h5" for split in ("train", "test")]
-            continue
-        subjects = cc2017_like_layout(dataset)["subjects"]
-        targets += [f"data/{dataset}/fmri/subject{k}.h5" for k in subjects]
-        targets += [f"data/{dataset}/clips/{split}.h5" for split in ("train", "test")]
-    for dataset in config["datasets"]:
-        targets += [f"data/{dataset}/captions/{level}.csv" for level in caption_levels()]
-        targets.append(f"results/{dataset}/semantic_retrieval.csv")
-        targets += motion_frames(dataset)
-        targets += rendered_videos(dataset)
-        if dataset == "demo":
-            targets.append("models/demo/probe.safetensors")
+    """The main job: the evaluation's tables and figures (which need every stage), and SAD's retrieval tables."""
+    targets = ["results/metrics.csv", "results/metrics.md"]
+    targets += [f"results/{dataset}/semantic_retrieval.csv" for dataset in config["datasets"]]
     return targets

@@ -128,7 +128,12 @@ rule render_video:
     output:
         frames="videos/{dataset}/{variant}/{subject}/video.h5",
         mp4=directory("videos/{dataset}/{variant}/{subject}/mp4"),
-        sheet="videos/{dataset}/{variant}/{subject}/sheet.mp4",
+        sheet=report(
+            "videos/{dataset}/{variant}/{subject}/sheet.mp4",
+            caption="../report/videos.rst",
+            category="Videos",
+            subcategory="{variant}",
+        ),
     log:
         "logs/render_video/{dataset}_{variant}_{subject}.log",
     benchmark:

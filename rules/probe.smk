@@ -23,11 +23,7 @@ rule train_probe:
         gpu=rule_resources("train_probe")["gpu"],
     params:
         probe=probe_settings(),
-        labelling=lambda wildcards: {
-            "protocol": config["clips"]["protocol"],
-            "fps": demo_world_config().fps,
-            "clip_seconds": clip_seconds("demo"),
-        },
+        labelling=lambda wildcards: demo_labelling(),
         state="models/demo/state/probe",
     script:
         "../workflow_scripts/train_probe.py"

@@ -48,6 +48,10 @@ JOB_NAMES = [
         "train_sparsectrl",
         "render_anchor",
         "render_video",
+        "train_video_judge",
+        "judge_truth",
+        "evaluate",
+        "metrics_table",
         "all",
         "total",
     )
@@ -98,8 +102,12 @@ def test_default_config_dry_run_shows_demo_world(tmp_path):
         "train_sparsectrl": "1",
         "render_anchor": "15",
         "render_video": "18",
+        "train_video_judge": "1",
+        "judge_truth": "1",
+        "evaluate": "21",
+        "metrics_table": "1",
         "all": "1",
-        "total": "98",
+        "total": "122",
     }
 
 
@@ -111,6 +119,9 @@ def test_default_config_dry_run_shows_demo_world(tmp_path):
         ({"demo": {"wrld": {}}}, "wrld"),
         ({"datasets": ["cc2017"]}, "cc2017.raw_dir"),
         ({"demo": {"world": {"frame_size": 130}}}, "feature_grid"),
+        ({"datasets": ["cc2017"], "cc2017": {"raw_dir": "raw"}}, "backend demo is the demo world's own judge"),
+        ({"evaluation": {"frames": 5}}, "evaluation.frames must be even"),
+        ({"evaluation": {"variants": ["oracle"]}, "render": {"variants": ["full"]}}, "render.variants does not render"),
     ],
 )
 def test_bad_config_stops_before_any_job(tmp_path, override, message):
@@ -280,6 +291,38 @@ def test_tiny_world_renders_every_variant_and_trains_the_probe(tiny_run):
     assert probe["test_accuracy"]["colour"] > probe["test_chance"]["colour"] + 0.2, probe
 
 
+EVALUATED = ("full", "no_anchor", "no_holi", "no_motion", "ridge", "oracle", "motion_frames")
+METRIC_COLUMNS = ("2way_I", "50way_I", "2way_V", "vifi", "ssim", "psnr", "hue_pcc", "clip_pcc", "epe")
+
+
+def test_tiny_world_main_job_writes_the_metrics_table_figures_and_report(tiny_run, tmp_path):
+    """The main job's table has a row per variant and subject plus their mean with every metric filled (the
+    ablations over their 8 clips), the oracle above chance on the N-way expectations; the figures are images and
+    `snakemake --report` writes the HTML report. How the variants compare is measured on the default demo world
+    (README, "Evaluation")."""
+    with open(tiny_run / "results" / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {(r["variant"], r["subject"]) for r in rows} == {
+        (v, s) for v in EVALUATED for s in ("subject1", "subject2", "mean")
+    }
+    for row in rows:
+        assert all(np.isfinite(float(row[c])) for c in METRIC_COLUMNS), row
+        per_subject = 8 if row["variant"] in ("no_anchor", "no_holi", "no_motion") else 40
+        assert int(row["clips"]) == per_subject * (2 if row["subject"] == "mean" else 1), row
+    oracle = next(r for r in rows if r["variant"] == "oracle" and r["subject"] == "mean")
+    assert float(oracle["2way_I_expected"]) > 0.75 and float(oracle["2way_V_expected"]) > 0.75, oracle
+    assert "published: SemVideo (paper)" in (tiny_run / "results" / "metrics.md").read_text()
+    import matplotlib.image
+
+    for name in ("ssim", "epe", "2way_V", "frames_demo"):
+        assert matplotlib.image.imread(tiny_run / "results" / "figures" / f"{name}.png").ndim == 3
+    with open(tiny_run / "results" / "demo" / "clips" / "oracle" / "subject1.csv", newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == 40
+    report = tmp_path / "report.html"
+    snakemake(tiny_run, *TINY_RUN, "--report", str(report), timeout=900)
+    assert report.stat().st_size > 10_000 and "metrics.csv" in report.read_text(errors="ignore")
+
+
 def test_jobs_running_at_once_never_use_more_threads_than_cores(tiny_run):
     """Every job log records when the job ran and on how many threads; with --cores 2 their sum stays <= 2."""
     events = []
@@ -330,6 +373,14 @@ def test_the_installed_snakemake_counts_a_lone_jobs_threads(tmp_path):
 RENDER_MAD = {"render_anchor": 6, "render_video": 8}
 RENDER_ALL = {"render_anchor": 10, "render_video": 12}
 GENERATORS = {"train_t2i": 1, "train_motion_adapter": 1, "train_sparsectrl": 1}
+TRUTH = {"train_video_judge": 1, "judge_truth": 1}  # the demo video judge and the judged ground truth
+
+
+def scored(rows):
+    """`rows` evaluate jobs (table rows of one variant and subject: 7 variants x 2 subjects in all) and the table."""
+    return {"evaluate": rows, "metrics_table": 1}
+
+
 RERUNS_ALL = {
     "train_sad": 3,
     "finetune_sad": 6,
@@ -338,9 +389,10 @@ RERUNS_ALL = {
     "all": 1,
     "decode_mad": 2,
     **RENDER_MAD,
+    **scored(10),  # the four render variants from MAD's full motion frames, and those frames
 }
-MAD_MODELS = {"train_mad": 1, "finetune_mad": 2, "decode_mad": 4, "all": 1, **RENDER_MAD}  # MAD's full, no_motion
-MAD_ALL = {**MAD_MODELS, "decode_mad": 8, **RENDER_ALL}  # every variant
+MAD_MODELS = {"train_mad": 1, "finetune_mad": 2, "decode_mad": 4, "all": 1, **RENDER_MAD, **scored(10)}
+MAD_ALL = {**MAD_MODELS, "decode_mad": 8, **RENDER_ALL, **scored(14)}  # every variant
 VAE_ALL = {"train_vae": 1, "encode_latents": 2, **GENERATORS, **MAD_ALL}
 
 
@@ -359,47 +411,83 @@ VAE_ALL = {"train_vae": 1, "encode_latents": 2, **GENERATORS, **MAD_ALL}
                 "train_probe": 1,
                 **RERUNS_ALL,
                 **VAE_ALL,
+                **TRUTH,
             },
         ),
         ({"preprocess": {"detrend_order": 3}}, {"preprocess_fmri": 2, "ridge": 6, **RERUNS_ALL, **MAD_ALL}),
         (
             {"clips": {"size": 16}},
-            {"extract_clips": 2, "captions": 1, "embed_text": 3, "ridge": 6, "train_probe": 1, **RERUNS_ALL, **VAE_ALL},
+            {
+                "extract_clips": 2,
+                "captions": 1,
+                "embed_text": 3,
+                "ridge": 6,
+                "train_probe": 1,
+                **RERUNS_ALL,
+                **VAE_ALL,
+                **TRUTH,
+            },
         ),
         (
             {"embed": {"tokens": 24}},
-            {"embed_text": 3, "ridge": 6, **GENERATORS, **RERUNS_ALL, **MAD_MODELS, **RENDER_ALL},
+            {"embed_text": 3, "ridge": 6, **GENERATORS, **RERUNS_ALL, **MAD_MODELS, **RENDER_ALL, **scored(14)},
         ),
         ({"sad": {"loss": {"soft_clip": 0.5}}}, RERUNS_ALL),
         ({"sad": {"pretrain": {"epochs": 1}}}, RERUNS_ALL),
         (
             {"sad": {"finetune": {"epochs": 3}}},
-            {"finetune_sad": 6, "decode_sad": 6, "semantic_retrieval": 1, "decode_mad": 2, "all": 1, **RENDER_MAD},
+            {
+                "finetune_sad": 6,
+                "decode_sad": 6,
+                "semantic_retrieval": 1,
+                "decode_mad": 2,
+                "all": 1,
+                **RENDER_MAD,
+                **scored(10),
+            },
         ),
         (
             {"sad": {"decode": {"steps": 3}}},
-            {"decode_sad": 6, "semantic_retrieval": 1, "decode_mad": 2, "all": 1, **RENDER_MAD},
+            {"decode_sad": 6, "semantic_retrieval": 1, "decode_mad": 2, "all": 1, **RENDER_MAD, **scored(10)},
         ),
         (
             {"ridge": {"alphas": [1, 10]}},
-            {"ridge": 6, "semantic_retrieval": 1, "decode_mad": 2, "all": 1, "render_anchor": 2, "render_video": 2},
+            {
+                "ridge": 6,
+                "semantic_retrieval": 1,
+                "decode_mad": 2,
+                "all": 1,
+                "render_anchor": 2,
+                "render_video": 2,
+                **scored(2),
+            },
         ),
         ({"vae": {"kl_weight": 1.0e-5}}, VAE_ALL),
         ({"latents": {"batch_size": 32}}, {"encode_latents": 2, **GENERATORS, **MAD_ALL}),
         ({"mad": {"motion": {"drop": 0.2}}}, MAD_MODELS),
-        ({"mad": {"finetune": {"epochs": 3}}}, {"finetune_mad": 2, "decode_mad": 4, "all": 1, **RENDER_MAD}),
-        ({"mad": {"decode": {"batch_size": 8}}}, {"decode_mad": 8, "all": 1, **RENDER_ALL}),
+        (
+            {"mad": {"finetune": {"epochs": 3}}},
+            {"finetune_mad": 2, "decode_mad": 4, "all": 1, **RENDER_MAD, **scored(10)},
+        ),
+        ({"mad": {"decode": {"batch_size": 8}}}, {"decode_mad": 8, "all": 1, **RENDER_ALL, **scored(14)}),
         ({"mad": {"motion": {"source": "sad_decoded"}}}, {"decode_sad_train": 2, **MAD_MODELS}),
-        ({"t2i": {"condition_drop": 0.2}}, {**GENERATORS, "all": 1, **RENDER_ALL}),
+        ({"t2i": {"condition_drop": 0.2}}, {**GENERATORS, "all": 1, **RENDER_ALL, **scored(12)}),
         (
             {"motion_adapter": {"condition_drop": 0.2}},
-            {"train_motion_adapter": 1, "train_sparsectrl": 1, "all": 1, "render_video": 12},
+            {"train_motion_adapter": 1, "train_sparsectrl": 1, "all": 1, "render_video": 12, **scored(12)},
         ),
-        ({"sparsectrl": {"train": {"epochs": 2}}}, {"train_sparsectrl": 1, "all": 1, "render_video": 12}),
-        ({"render": {"anchor": {"strength": 0.7}}}, {"all": 1, **RENDER_ALL}),
-        ({"render": {"video": {"steps": 3}}}, {"all": 1, "render_video": 12}),
-        ({"render": {"ablation_clips": 10}}, {"all": 1, "render_anchor": 4, "render_video": 6}),
-        ({"probe": {"train": {"epochs": 2}}}, {"train_probe": 1, "all": 1}),
+        (
+            {"sparsectrl": {"train": {"epochs": 2}}},
+            {"train_sparsectrl": 1, "all": 1, "render_video": 12, **scored(12)},
+        ),
+        ({"render": {"anchor": {"strength": 0.7}}}, {"all": 1, **RENDER_ALL, **scored(12)}),
+        ({"render": {"video": {"steps": 3}}}, {"all": 1, "render_video": 12, **scored(12)}),
+        ({"render": {"ablation_clips": 10}}, {"all": 1, "render_anchor": 4, "render_video": 6, **scored(6)}),
+        ({"probe": {"train": {"epochs": 2}}}, {"train_probe": 1, "all": 1, **scored(14)}),
+        ({"video_judge": {"train": {"epochs": 2}}}, {**TRUTH, "all": 1, **scored(14)}),
+        ({"evaluation": {"size": 24}}, {"judge_truth": 1, "all": 1, **scored(14)}),
+        ({"evaluation": {"epe_size": 48}}, {"all": 1, **scored(14)}),
+        ({"evaluation": {"sample_clips": 3}}, {"all": 1, "metrics_table": 1}),
         ({"resources": {"train_sad": {"mem_mb": 9000}}}, {}),
         ({"captions": {"semminer": {"temperature": 0.7}}}, {}),  # captions are imported: SemMiner's knobs are unread
     ],
@@ -483,7 +571,7 @@ def cc2017_mirror(tiny_world):
 
 def test_cc2017_missing_raw_files_stop_with_what_to_place_where(tmp_path):
     config = _cc2017_config(tmp_path, tmp_path / "empty_raw", None)
-    result = snakemake(tmp_path, "--configfile", str(config), "--cores", "1", check=False)
+    result = snakemake(tmp_path, "data/cc2017/fmri/subject1.h5", "--configfile", str(config), "--cores", "1", check=False)
     assert result.returncode != 0
     log = (tmp_path / "logs" / "cc2017_raw.log").read_text()
     assert "files are missing under" in log and "stimuli/seg1.mp4" in log and "purr.purdue.edu" in log

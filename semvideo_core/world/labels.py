@@ -9,21 +9,33 @@ import h5py
 import numpy as np
 
 from ..data.clips import clip_frame_indices
-from .scenes import BACKGROUNDS, OBJECT_COLOURS, SHAPES, SceneObject
+from .scenes import BACKGROUNDS, MOTIONS, OBJECT_COLOURS, SHAPES, SceneObject
 
 LABELS = {"background": BACKGROUNDS, "colour": tuple(OBJECT_COLOURS), "shape": SHAPES}
+# The demo video judge's classes: the motion and colour of a clip's largest object at its middle frame (64 classes,
+# enough distractors for 50-way with the top-3 protocol).
+SCENE_CLASSES = tuple(f"{colour} {motion}" for motion in MOTIONS for colour in OBJECT_COLOURS)
+
+
+def _largest_object(shot: dict, t: float) -> SceneObject:
+    """The object of `shot` drawn largest at movie time t."""
+    objects = [SceneObject(**obj) for obj in shot["objects"]]
+    local = np.array([t - shot["start"]], np.float32)
+    return max(objects, key=lambda obj: float(obj.state(local, shot["duration"])[2][0]))
+
+
+def _shot_at(shots: list[dict], t: float) -> dict:
+    starts = np.array([shot["start"] for shot in shots])
+    return shots[max(0, int(np.searchsorted(starts, t + 1e-6, side="right")) - 1)]
 
 
 def shot_labels(shots: list[dict], times: np.ndarray) -> np.ndarray:
     """Labels [len(times), 3] (indices into LABELS' background, colour, shape) at movie times `times` (seconds),
     given the shots of one clip as ground_truth.h5 stores them."""
-    starts = np.array([shot["start"] for shot in shots])
     labels = np.zeros((len(times), len(LABELS)), np.int64)
     for row, t in enumerate(times):
-        shot = shots[max(0, int(np.searchsorted(starts, t + 1e-6, side="right")) - 1)]
-        objects = [SceneObject(**obj) for obj in shot["objects"]]
-        local = np.array([t - shot["start"]], np.float32)
-        largest = max(objects, key=lambda obj: float(obj.state(local, shot["duration"])[2][0]))
+        shot = _shot_at(shots, t)
+        largest = _largest_object(shot, t)
         labels[row] = (
             BACKGROUNDS.index(shot["background"]),
             LABELS["colour"].index(largest.colour),
@@ -32,8 +44,8 @@ def shot_labels(shots: list[dict], times: np.ndarray) -> np.ndarray:
     return labels
 
 
-def clip_labels(ground_truth, clip_ids: list[str], protocol: str, fps: float, clip_seconds: float) -> np.ndarray:
-    """Labels [N, T, 3] of every frame of `clip_ids`, sampled as the clip files sample them (`protocol`)."""
+def _clip_shots(ground_truth, clip_ids: list[str], protocol: str, fps: float, clip_seconds: float):
+    """(shots, frame times in seconds) of every clip of `clip_ids`, sampled as the clip files sample them."""
     with h5py.File(ground_truth, "r") as handle:
         group = handle["clips"]
         ids = [c.decode() if isinstance(c, bytes) else str(c) for c in group["clip_id"][()]]
@@ -42,9 +54,23 @@ def clip_labels(ground_truth, clip_ids: list[str], protocol: str, fps: float, cl
         if missing:
             raise ValueError(f"{ground_truth}: {len(missing)} clips have no ground truth (first: {missing[0]})")
         index, params = group["index"][()], group["scene_params"][()]
-    out = []
     for clip in clip_ids:
         row = rows[clip]
         frames = clip_frame_indices(protocol, int(index[row]), fps, clip_seconds)
-        out.append(shot_labels(json.loads(params[row]), frames / fps))
-    return np.stack(out)
+        yield json.loads(params[row]), frames / fps
+
+
+def clip_labels(ground_truth, clip_ids: list[str], protocol: str, fps: float, clip_seconds: float) -> np.ndarray:
+    """Labels [N, T, 3] of every frame of `clip_ids`, sampled as the clip files sample them (`protocol`)."""
+    shots = _clip_shots(ground_truth, clip_ids, protocol, fps, clip_seconds)
+    return np.stack([shot_labels(clip_shots, times) for clip_shots, times in shots])
+
+
+def clip_scene_classes(ground_truth, clip_ids: list[str], protocol: str, fps: float, clip_seconds: float) -> np.ndarray:
+    """Index into SCENE_CLASSES [N] of every clip: its largest object's colour and motion at the middle frame."""
+    classes = []
+    for shots, times in _clip_shots(ground_truth, clip_ids, protocol, fps, clip_seconds):
+        t = float(times[len(times) // 2])
+        largest = _largest_object(_shot_at(shots, t), t)
+        classes.append(MOTIONS.index(largest.motion) * len(OBJECT_COLOURS) + list(OBJECT_COLOURS).index(largest.colour))
+    return np.array(classes, np.int64)

@@ -1,0 +1,18 @@
+"""Rule train_video_judge: the demo video judge, trained on the ground-truth training clips (resumes from its state)."""
+
+import torch
+
+from semvideo_core.logs import log_to_file
+from semvideo_core.stages.judge import train_video_judge
+
+with log_to_file(snakemake.log[0], threads=snakemake.threads):
+    torch.set_num_threads(snakemake.threads)
+    train_video_judge(
+        snakemake.input.train,
+        snakemake.input.test,
+        snakemake.input.ground_truth,
+        snakemake.params.labelling,
+        snakemake.params.judge,
+        snakemake.output[0],
+        snakemake.params.state,
+    )
