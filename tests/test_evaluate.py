@@ -241,3 +241,17 @@ def test_metrics_table_writes_rows_published_numbers_chance_and_figures(scored, 
     for name in ("ssim", "2way_V", "epe", "frames_demo"):
         image = matplotlib.image.imread(out["figures"] / f"{name}.png")
         assert image.ndim == 3 and image.shape[0] > 100
+
+
+def test_a_reconstruction_of_clips_without_ground_truth_is_refused(scored, tmp_path):
+    tmp, _ = scored
+    frames = np.zeros((1, 6, 32, 32, 3), np.uint8)
+    write_clip_array(tmp_path / "stray.h5", "frames", frames, ["test9_1"])
+    inputs = {"reconstruction": tmp_path / "stray.h5", "truth": tmp / "truth.h5", "judged": tmp / "judged.h5"}
+    with pytest.raises(ValueError, match=r"truth.h5: 1 clips are missing"):
+        evaluate(inputs, _judge_settings(tmp / "judge"), SCORING, tmp_path / "stray.csv")
+    write_clip_array(tmp_path / "short.h5", "frames", np.zeros((1, 4, 32, 32, 3), np.uint8), ["test1_1"])
+    inputs["reconstruction"] = tmp_path / "short.h5"
+    with pytest.raises(ValueError, match=r"short.h5: 4 frames per clip against 6"):
+        evaluate(inputs, _judge_settings(tmp / "judge"), SCORING, tmp_path / "short.csv")
+    assert not list(tmp_path.glob("*.csv"))

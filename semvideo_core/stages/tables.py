@@ -173,15 +173,22 @@ def frame_grid(truth_path, recon_paths: dict[str, str], clips: int, out_png) -> 
     rows = {"ground truth": read_clip_array(truth_path, "frames", picked)[0]}
     rows |= {name: read_clip_array(path, "frames", picked)[0] for name, path in recon_paths.items()}
     side = 96
-    strips = {name: np.concatenate(list(np.concatenate(list(resize_clips(c, side)), axis=1)), axis=1)
-              for name, c in rows.items()}  # [side, clips * T * side, 3]
-    figure, axes = plt.subplots(len(strips), 1, figsize=(min(24, 0.5 + strips["ground truth"].shape[1] / 80), 1.3 * len(strips)))
-    for axis, (name, strip) in zip(np.atleast_1d(axes), strips.items()):
-        axis.imshow(strip)
-        axis.set_yticks([])
+    # One mosaic per row: a line of frames per clip, the clips under each other.
+    mosaics = {name: np.concatenate([np.concatenate(list(clip), axis=1) for clip in resize_clips(c, side)])
+               for name, c in rows.items()}
+    height, width = mosaics["ground truth"].shape[:2]
+    columns = 2
+    grid_rows = -(-len(mosaics) // columns)
+    figure, axes = plt.subplots(grid_rows, columns, figsize=(columns * 0.5 + columns * width / 90, grid_rows * (0.4 + height / 90)))
+    axes = np.atleast_1d(axes).ravel()
+    for axis, (name, mosaic) in zip(axes, mosaics.items()):
+        axis.imshow(mosaic)
         axis.set_xticks([])
-        axis.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
-    figure.suptitle(f"test clips {', '.join(picked)}: every evaluated frame", fontsize=9)
+        axis.set_yticks([])
+        axis.set_title(name, fontsize=9)
+    for axis in axes[len(mosaics):]:
+        axis.axis("off")
+    figure.suptitle(f"test clips {', '.join(picked)} (one per line), every evaluated frame", fontsize=9)
     figure.tight_layout()
     with atomic_output(out_png) as tmp:
         figure.savefig(tmp, format="png", dpi=110)
