@@ -72,8 +72,9 @@ def train_video_judge(clips_path, test_clips_path, ground_truth, labelling: dict
     the clip files; `settings`: the config's video_judge section. -> accuracy on the ground-truth test clips."""
     clips, ids = read_clip_array(clips_path, "frames")
     classes = clip_scene_classes(ground_truth, ids, **labelling)
-    model, processor = build_video_judge(settings, clips.shape[1])
     phase = TrainConfig(**settings["train"])
+    torch.manual_seed(phase.seed)  # the starting weights, so that a rerun trains the same judge
+    model, processor = build_video_judge(settings, clips.shape[1])
     train_rows, val_rows = validation_split(len(ids), settings["val_fraction"], phase.seed)
     pixels = _pixels(processor, clips)
     targets = torch.from_numpy(classes)
