@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -19,11 +20,9 @@ from semvideo_core.data.video import read_mp4
 from semvideo_core.io.captions import read_captions
 from semvideo_core.io.clip_arrays import read_clip_array
 
-from .conftest import REPO, TINY_CONFIG
+from .conftest import REPO, SNAKEFILE, TINY_CONFIG, TINY_RUN, job_blocks, planned_jobs, snakemake
 from .openai_server import FakeVLLM
 
-SNAKEFILE = REPO / "Snakefile"
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE)]
 JOB_NAMES = [
     [name]
     for name in (
@@ -56,13 +55,6 @@ JOB_NAMES = [
         "total",
     )
 ]
-
-
-def snakemake(workdir, *args, check=True, timeout=600):
-    result = subprocess.run([*SNAKEMAKE, "-d", str(workdir), *args], capture_output=True, text=True, timeout=timeout)
-    if check and result.returncode != 0:
-        pytest.fail(f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
 
 
 def test_lint_is_clean(tmp_path):
@@ -133,54 +125,55 @@ def test_bad_config_stops_before_any_job(tmp_path, override, message):
     assert not (tmp_path / "data").exists()
 
 
-@pytest.mark.parametrize("name", ["cc2017.yaml", "hcp.yaml"])
-def test_real_data_configs_validate(tmp_path, name):
+def _real_data_config(tmp_path, name) -> Path:
+    """configs/<name> with an empty raw folder and stand-in model folders (weight folders are inputs)."""
     raw = tmp_path / "raw"
     raw.mkdir()
     settings = yaml.safe_load((REPO / "configs" / name).read_text())
     dataset = settings["datasets"][0]
     settings[dataset]["raw_dir"] = str(raw)
-    for part_name, part in settings["models"].items():  # weight folders are inputs: stand-ins for the dry run
+    for part_name, part in settings["models"].items():
         if part.get("path"):
             (tmp_path / part_name).mkdir()
             (tmp_path / part_name / "config.json").write_text("{}")
             part["path"] = str(tmp_path / part_name)
     config = tmp_path / name
     config.write_text(yaml.safe_dump(settings))
-    result = snakemake(tmp_path, "-n", "--configfile", str(config))
+    return config
+
+
+@pytest.mark.parametrize("name", ["cc2017.yaml", "hcp.yaml"])
+def test_real_data_configs_validate(tmp_path, name):
+    result = snakemake(tmp_path, "-n", "--configfile", str(_real_data_config(tmp_path, name)))
     assert "demo_world" not in result.stdout
 
 
-DECODING_CONFIG = REPO / "tests" / "configs" / "tiny_decoding.yaml"
-TINY_RUN = ["--configfile", str(TINY_CONFIG), str(DECODING_CONFIG)]
+# The rules that run on `device: cuda` in configs/cc2017.yaml (SAD, MAD, text embedding, VAE encoding, rendering,
+# judging); everything else (preprocessing, ridge, SAD's decoding, tables) runs on CPU.
+CC2017_GPU_RULES = {
+    "embed_text",
+    "train_sad",
+    "finetune_sad",
+    "encode_latents",
+    "train_mad",
+    "finetune_mad",
+    "decode_mad",
+    "render_anchor",
+    "render_video",
+    "judge_truth",
+    "evaluate",
+}
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """The whole DAG of the tiny config (with tiny_decoding.yaml over it), run once on 2 cores for this module."""
-    workdir = tmp_path_factory.mktemp("tiny_dag")
-    snakemake(workdir, *TINY_RUN, "--cores", "2", timeout=1800)  # 72 jobs: about 8 minutes on 2 cores
-    return workdir
-
-
-def planned_jobs(dry_run_output: str) -> dict[str, int]:
-    """rule -> job count of a dry run's job table (empty when nothing is to be done)."""
-    counts, in_table = {}, False
-    for line in dry_run_output.splitlines():
-        if line.startswith("Job stats:"):
-            in_table = True
-            continue
-        parts = line.split()
-        if in_table and not parts:
-            break
-        if in_table and len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
-            counts[parts[0]] = int(parts[1])
-    return counts
-
-
-def job_blocks(dry_run_output: str, rule: str) -> list[str]:
-    """The lines a dry run prints for each job of `rule` (input, output, reason, resources, ...)."""
-    return [block for block in dry_run_output.split("\nrule ")[1:] if block.startswith(f"{rule}:")]
+def test_the_slurm_profile_requests_a_gpu_for_every_gpu_rule_of_cc2017(tmp_path):
+    config = _real_data_config(tmp_path, "cc2017.yaml")
+    plan = snakemake(tmp_path, "-n", "--profile", str(REPO / "profiles" / "slurm"), "--configfile", str(config)).stdout
+    gpus = {}
+    for rule in set(planned_jobs(plan)) - {"all"}:
+        for block in job_blocks(plan, rule):
+            gpus.setdefault(rule, set()).add(int(re.search(r"\bgpu=(\d+)", block).group(1)))
+    assert {rule for rule, counts in gpus.items() if counts == {1}} == CC2017_GPU_RULES
+    assert all(counts in ({0}, {1}) for counts in gpus.values()), gpus
 
 
 def test_tiny_world_runs_end_to_end(tiny_run):
