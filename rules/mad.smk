@@ -110,6 +110,10 @@ rule train_mad:
         motion=config["mad"]["motion"],
         pretrain=config["mad"]["pretrain"],
         val_fraction=config["mad"]["val_fraction"],
+        val_block=config["mad"]["val_block"],
+        select_best=config["mad"]["select_best"],
+        init=config["mad"]["init"],
+        ridge_alphas=config["ridge"]["alphas"],
         state=lambda wildcards: f"models/{wildcards.dataset}/mad/state/pretrain",
     script:
         "../workflow_scripts/train_mad.py"
@@ -143,6 +147,8 @@ rule finetune_mad:
         loss=config["mad"]["loss"],
         motion=config["mad"]["motion"],
         finetune=config["mad"]["finetune"],
+        select_best=config["mad"]["select_best"],
+        calibrate=config["mad"]["calibrate"],
         state=lambda wildcards: f"models/{wildcards.dataset}/mad/state/{wildcards.subject}",
     script:
         "../workflow_scripts/finetune_mad.py"

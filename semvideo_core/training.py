@@ -35,6 +35,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .io.atomic import atomic_output
+from .io.clip_ids import parse_clip_id
 
 log = logging.getLogger(__name__)
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -93,8 +94,10 @@ def _fingerprint(model: nn.Module, config: TrainConfig, extra: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def save_checkpoint(path: Path, model: nn.Module, optimizer, scheduler, progress: dict) -> None:
+def save_checkpoint(path: Path, model: nn.Module, optimizer, scheduler, progress: dict, best=None) -> None:
+    """`best`: the state dict of the best epoch so far (train's `select`), kept beside the current weights."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors.update({f"best.{k}": v.cpu().contiguous() for k, v in (best or {}).items()})
     optim = optimizer.state_dict()
     for index, state in optim["state"].items():
         for key, value in state.items():
@@ -109,11 +112,13 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer, scheduler, progress
         save_file(tensors, str(tmp), metadata=metadata)
 
 
-def load_checkpoint(path: Path, model: nn.Module, optimizer, scheduler) -> dict:
+def load_checkpoint(path: Path, model: nn.Module, optimizer, scheduler) -> tuple[dict, dict | None]:
+    """-> (progress, the best epoch's state dict or None)."""
     with safe_open(str(path), framework="pt") as handle:
         meta = handle.metadata()
         names = list(handle.keys())
         model.load_state_dict({n[6:]: handle.get_tensor(n) for n in names if n.startswith("model.")})
+        best = {n[5:]: handle.get_tensor(n) for n in names if n.startswith("best.")} or None
         state: dict[int, dict] = {}
         for name in (n for n in names if n.startswith("optim.")):
             _, index, key = name.split(".", 2)
@@ -121,7 +126,7 @@ def load_checkpoint(path: Path, model: nn.Module, optimizer, scheduler) -> dict:
         optimizer.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
         scheduler.load_state_dict(json.loads(meta["scheduler"]))
         torch.set_rng_state(handle.get_tensor("rng.torch"))
-    return json.loads(meta["progress"])
+    return json.loads(meta["progress"]), best
 
 
 def train(
@@ -136,6 +141,7 @@ def train(
     identity: str = "",
     code: Iterable[ModuleType] = (),
     save: Callable[[nn.Module, Path], None] | None = None,
+    select: str | None = None,
 ) -> Path:
     """Train `model` in place; -> the CSV log. `epoch_plan(epoch, rng)` lists the epoch's batches (anything
     `loss_fn(model, batch)` takes); `validate(model)` returns metrics for the log. State lives in `state_dir`
@@ -143,7 +149,9 @@ def train(
     same starting weights, config, `identity` (a hash of the training data and settings) and source of the `code`
     modules (the loss, say; the model's module, the loss function's and this one are always included); any other
     is discarded. `save(model, log_path)` writes the job's outputs once training ends; the checkpoint is deleted
-    after it returns.
+    after it returns. `select`: a metric of `validate` to maximise; training ends with the weights of the epoch
+    where it was highest, the starting weights counting as epoch 0 (early stopping without stopping: the schedule
+    stays that of all epochs).
     `stop_after_steps` stops with TrainingStopped after that many steps of this call, checkpoint written: an
     interruption at a known point, for tests."""
     state_dir = Path(state_dir)
@@ -159,15 +167,18 @@ def train(
     if getattr(loss_fn, "__module__", None) in sys.modules:
         modules.append(sys.modules[loss_fn.__module__])
     fingerprint = _fingerprint(
-        model, config, {"steps_per_epoch": steps_per_epoch, "identity": identity, "code": code_version(modules)}
+        model,
+        config,
+        {"steps_per_epoch": steps_per_epoch, "identity": identity, "code": code_version(modules), "select": select},
     )
     progress = {"fingerprint": fingerprint, "step": 0, "epoch": 0, "in_epoch": 0, "sums": {}, "seconds": 0.0}
+    best = None  # the state dict of the best epoch by `select`; progress["best"] holds its epoch and score
     torch.manual_seed(config.seed)
     if checkpoint.exists():
         with safe_open(str(checkpoint), framework="pt") as handle:
             saved = json.loads(handle.metadata()["progress"])
         if saved.get("fingerprint") == fingerprint:
-            progress = load_checkpoint(checkpoint, model, optimizer, scheduler)
+            progress, best = load_checkpoint(checkpoint, model, optimizer, scheduler)
             log.info("%s: resuming at step %d (epoch %d)", name, progress["step"], progress["epoch"])
         else:
             log.warning("%s: %s is from another model or config; starting over", name, checkpoint)
@@ -187,6 +198,13 @@ def train(
         else nullcontext()
     )
     scaler = torch.amp.GradScaler(enabled=config.precision == "fp16" and device.type == "cuda")
+    if select is not None and validate is not None and progress["step"] == 0:  # the starting weights compete too
+        model.eval()
+        score = validate(model).get(select)
+        if score is not None:
+            best = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            progress["best"] = {"epoch": 0, "value": score}
+            log.info("%s: starting weights, val_%s %.5f", name, select, score)
     steps_run = 0
     bar = tqdm(total=total, initial=progress["step"], desc=name, unit="step", file=sys.stderr)
     try:
@@ -216,7 +234,7 @@ def train(
                 if progress["step"] % config.checkpoint_every == 0 or steps_run == stop_after_steps:
                     progress["seconds"] += time.perf_counter() - started
                     started = time.perf_counter()
-                    save_checkpoint(checkpoint, model, optimizer, scheduler, progress)
+                    save_checkpoint(checkpoint, model, optimizer, scheduler, progress, best)
                 if steps_run == stop_after_steps:
                     raise TrainingStopped(f"{name}: stopped after {steps_run} steps, checkpoint written")
             progress["seconds"] += time.perf_counter() - started
@@ -228,10 +246,19 @@ def train(
             row["seconds"] = round(progress["seconds"], 3)
             _append_row(log_path, row)
             log.info("%s epoch %d: %s", name, epoch + 1, {k: round(v, 5) for k, v in row.items()})
+            score = row.get(f"val_{select}")
+            if score is not None and (best is None or score > progress["best"]["value"]):
+                best = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                progress["best"] = {"epoch": epoch + 1, "value": score}
             progress.update(epoch=epoch + 1, in_epoch=0, sums={}, seconds=0.0)
-            save_checkpoint(checkpoint, model, optimizer, scheduler, progress)
+            save_checkpoint(checkpoint, model, optimizer, scheduler, progress, best)
     finally:
         bar.close()
+    if best is not None:
+        model.load_state_dict(best)
+        log.info(
+            "%s: keeping epoch %d (val_%s %.5f)", name, progress["best"]["epoch"], select, progress["best"]["value"]
+        )
     if save is not None:
         save(model, log_path)
     checkpoint.unlink(missing_ok=True)  # finished: nothing is left for another job to resume
@@ -243,6 +270,26 @@ def validation_split(n_clips: int, fraction: float, seed: int) -> tuple[np.ndarr
     order = np.random.default_rng([seed, 7]).permutation(n_clips)
     n_val = int(round(fraction * n_clips))
     return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def block_validation_split(clip_ids: Sequence[str], fraction: float, seed: int, block: int):
+    """(training rows, held-out rows) of `clip_ids`, holding out whole runs of `block` consecutive clips of a movie
+    (seeded, about `fraction` of the clips); both sorted. A shot spans several 2-s clips, so clips held out one
+    by one share their shots with training neighbours and score what a model memorised; whole runs mostly do not."""
+    runs: dict[tuple[str, int], list[int]] = {}
+    for row, clip in enumerate(clip_ids):
+        movie, index = parse_clip_id(clip)
+        runs.setdefault((movie, index // block), []).append(row)
+    keys = sorted(runs)
+    order = np.random.default_rng([seed, 7]).permutation(len(keys))
+    held_out, target = [], fraction * len(clip_ids)
+    for k in order:
+        if len(held_out) >= target - len(runs[keys[k]]) / 2:
+            break
+        held_out += runs[keys[k]]
+    held = np.zeros(len(clip_ids), bool)
+    held[held_out] = True
+    return np.flatnonzero(~held), np.flatnonzero(held)
 
 
 def presentation_batches(reps: list[int], train_clips: np.ndarray, batch_size: int):

@@ -17,8 +17,18 @@ from semvideo_core.io.clip_arrays import read_clip_array, write_clip_array
 from semvideo_core.io.embeddings import write_embeddings
 from semvideo_core.metrics.pixel import motion_energy, pixel_correlation, psnr, ssim
 from semvideo_core.models.losses import MADLossWeights, info_nce, mad_loss
-from semvideo_core.models.mad import MAD, MADConfig
-from semvideo_core.stages.mad import decode_mad, encode_latents, finetune_mad, load_mad, train_mad, train_vae
+from semvideo_core.models.mad import MAD, MADConfig, init_shared_space
+from semvideo_core.models.ridge import fit_ridge, predict_ridge
+from semvideo_core.stages.mad import (
+    MADSubject,
+    calibrate_output_scale,
+    decode_mad,
+    encode_latents,
+    finetune_mad,
+    load_mad,
+    train_mad,
+    train_vae,
+)
 from semvideo_core.training import TrainingStopped
 
 SHAPE = dict(frames=3, channels=2, height=4, width=4, text_tokens=5, text_dim=8)
@@ -56,6 +66,45 @@ def _perturb(module):
     with torch.no_grad():
         for parameter in module.parameters():
             parameter.add_(torch.randn_like(parameter))
+
+
+def test_the_output_scale_is_the_clipped_least_squares_factor_of_the_held_out_clips():
+    model = tiny_mad().eval()
+    _perturb(model.head)
+    model.latent_mean.normal_()
+    voxels, motion = torch.randn(6, 2, 30), torch.randn(6, 5, 8)
+    with torch.no_grad():
+        deviation = model(voxels.mean(1), "subject1", motion) - model.latent_mean  # [6, T, C, h, w]
+    ids = [f"seg1_{k}" for k in range(1, 7)]
+    for factors, expected in (([0.4, -1.0], [0.4, 0.0]), ([2.5, 0.7], [1.0, 0.7])):
+        targets = model.latent_mean + torch.tensor(factors).view(1, 1, 2, 1, 1) * deviation
+        targets[:3] = 10 * torch.randn_like(targets[:3])  # training clips: must not count
+        subject = MADSubject("subject1", voxels, targets, motion, ids, torch.zeros(0, 30), [])
+        scale = calibrate_output_scale(model, subject, ids[3:])
+        np.testing.assert_allclose(scale, expected, atol=1e-5)
+        with torch.no_grad():
+            shrunk = model(voxels.mean(1), "subject1", motion) - model.latent_mean
+        torch.testing.assert_close(shrunk, torch.tensor(expected).view(1, 1, 2, 1, 1) * deviation, atol=1e-5, rtol=0)
+    assert calibrate_output_scale(model, subject, []) == [1.0, 1.0]
+
+
+def test_the_ridge_start_of_the_shared_space_is_scikit_learns_ridge_on_the_latents():
+    # hidden 32 >= 20 clips: the principal components span every deviation, so with one alpha the linear path must
+    # give exactly what ridge from the voxels to the flattened latents predicts (ridge is linear in its targets)
+    model = tiny_mad(hidden=32, linear_readout=True).eval()
+    with torch.no_grad():
+        model.head.weight.zero_()  # the attention path adds nothing
+    rng = np.random.default_rng(0)
+    voxels = rng.normal(size=(20, 30))
+    latents = torch.from_numpy(rng.normal(size=(20, 3, 2, 4, 4)))
+    model.latent_mean.copy_(latents.mean(0))
+    record = init_shared_space(model, {"subject1": voxels}, latents.float(), [10.0])
+    assert record["alpha_subject1"] == 10.0 and record["variance_explained"] > 0.999
+    fitted, scaling = fit_ridge(voxels, latents.flatten(1).numpy(), [10.0])
+    expected = predict_ridge(fitted, scaling, voxels[:5])
+    with torch.no_grad():
+        predicted = model(torch.from_numpy(voxels[:5]).float(), "subject1", torch.randn(5, 5, 8)).flatten(1)
+    np.testing.assert_allclose(predicted.numpy(), expected, atol=1e-4)
 
 
 def test_zero_lambdas_leave_only_the_cross_path():
@@ -228,6 +277,11 @@ def mad_settings(source="truth", epochs=3):
         "pretrain": PHASE | {"epochs": epochs},
         "finetune": PHASE | {"epochs": 2},
         "val_fraction": 0.1,
+        "val_block": 2,
+        "select_best": True,
+        "calibrate": True,
+        "init": "random",
+        "ridge_alphas": [1.0, 100.0],
     }
 
 

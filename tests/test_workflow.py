@@ -458,6 +458,13 @@ VAE_ALL = {"train_vae": 1, "encode_latents": 2, **GENERATORS, **MAD_ALL}
         ({"vae": {"kl_weight": 1.0e-5}}, VAE_ALL),
         ({"latents": {"batch_size": 32}}, {"encode_latents": 2, **GENERATORS, **MAD_ALL}),
         ({"mad": {"motion": {"drop": 0.2}}}, MAD_MODELS),
+        ({"mad": {"val_block": 2}}, MAD_MODELS),
+        ({"mad": {"select_best": True}}, MAD_MODELS),
+        ({"mad": {"init": "ridge", "model": {"linear_readout": True}}}, MAD_MODELS),
+        (
+            {"mad": {"calibrate": True}},
+            {"finetune_mad": 2, "decode_mad": 4, "all": 1, **RENDER_MAD, **scored(10)},
+        ),
         (
             {"mad": {"finetune": {"epochs": 3}}},
             {"finetune_mad": 2, "decode_mad": 4, "all": 1, **RENDER_MAD, **scored(10)},

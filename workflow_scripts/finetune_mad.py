@@ -7,7 +7,7 @@ from semvideo_core.stages.mad import finetune_mad
 
 with log_to_file(snakemake.log[0], threads=snakemake.threads):
     torch.set_num_threads(snakemake.threads)
-    settings = {k: snakemake.params[k] for k in ("loss", "motion", "finetune")}
+    settings = {k: snakemake.params[k] for k in ("loss", "motion", "finetune", "select_best", "calibrate")}
     decoded = list(snakemake.input.decoded)
     finetune_mad(
         snakemake.input.pretrained,

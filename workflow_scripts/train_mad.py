@@ -7,7 +7,20 @@ from semvideo_core.stages.mad import train_mad
 
 with log_to_file(snakemake.log[0], threads=snakemake.threads):
     torch.set_num_threads(snakemake.threads)
-    settings = {k: snakemake.params[k] for k in ("model", "loss", "motion", "pretrain", "val_fraction")}
+    settings = {
+        k: snakemake.params[k]
+        for k in (
+            "model",
+            "loss",
+            "motion",
+            "pretrain",
+            "val_fraction",
+            "val_block",
+            "select_best",
+            "init",
+            "ridge_alphas",
+        )
+    }
     train_mad(
         list(snakemake.input.fmri),
         snakemake.input.latents,

@@ -8,21 +8,30 @@ semantics that SAD decodes.
         e_temp  = self-attention over the T frames at each position
         e_cross = cross-attention from every token to the motion tokens Z(C_motion) [B, L, D]
         S <- S + lambda_spat * e_spat + lambda_temp * e_temp + e_cross;   S <- S + MLP(LayerNorm(S))
-    head: LayerNorm + Linear(width -> C p p), unpatchified -> latents [B, T, C, h, w] (added to the training mean)
+    head: LayerNorm + Linear(width -> C p p), unpatchified -> deviations [B, T, C, h, w]
+    linear readout (linear_readout): the shared code itself, Linear(hidden -> T C h w), added to the deviations
+    latents = latent_mean + output_scale[c] * deviations
 
 The attention layers are diffusers' `Attention` (scaled-dot-product attention). The training mean latent is kept
 in the model (`latent_mean`): a new head (near-zero weights) predicts about the mean clip, and the network learns
-the deviations from it.
+the deviations from it. `output_scale` (one factor per latent channel, 1 while training) shrinks the deviations
+towards the mean after training, by as much as held-out clips ask (the least-squares factor, as ridge's penalty
+shrinks its predictions): where the fMRI says little, the prediction should stay near the mean, not guess sharply.
+The linear readout makes the shared space mean something: the stage can start it as the principal components of
+the training latents, with each subject's projection the ridge regression onto their scores, so that MAD starts as
+a (low-rank) ridge decoder and its attention blocks learn what a linear map cannot (`init_shared_space`).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from diffusers.models.attention_processor import Attention
 from torch import nn
 
+from .ridge import fit_ridge
 from .sad import SubjectProjection
 
 
@@ -43,6 +52,7 @@ class MADConfig:
     dropout: float = 0.1
     lambda_spatial: float = 1.0
     lambda_temporal: float = 1.0
+    linear_readout: bool = False  # a linear path from the shared code to the latents beside the attention blocks
 
     def __post_init__(self):
         if self.height % self.patch or self.width % self.patch:
@@ -120,13 +130,22 @@ class MAD(nn.Module):
         nn.init.zeros_(self.head.bias)
         latent_shape = (config.frames, config.channels, config.height, config.width)
         self.register_buffer("latent_mean", torch.zeros(latent_shape))
+        self.register_buffer("output_scale", torch.ones(config.channels, 1, 1))
+        latent_size = config.frames * config.channels * config.height * config.width
+        self.readout = nn.Linear(config.hidden, latent_size, bias=False) if config.linear_readout else None
+        if self.readout is not None:
+            nn.init.zeros_(self.readout.weight)  # the stage sets it (init_shared_space), or training grows it
 
     def forward(self, voxels: torch.Tensor, subject: str, motion: torch.Tensor) -> torch.Tensor:
         """voxels [B, V_s], motion tokens [B, L, D] -> latents [B, T, C, h, w]."""
-        x = self.embedder(self.projection(voxels, subject))  # [B, T, N, width]
+        h = self.projection(voxels, subject)  # [B, hidden]
+        x = self.embedder(h)  # [B, T, N, width]
         for block in self.blocks:
             x = block(x, motion)
-        return self.unpatchify(self.head(self.norm(x))) + self.latent_mean
+        deviations = self.unpatchify(self.head(self.norm(x)))  # [B, T, C, h, w]
+        if self.readout is not None:
+            deviations = deviations + self.readout(h).view_as(deviations)
+        return self.output_scale * deviations + self.latent_mean
 
     def unpatchify(self, patches: torch.Tensor) -> torch.Tensor:
         """[B, T, N, C p p] -> [B, T, C, h, w]."""
@@ -134,3 +153,40 @@ class MAD(nn.Module):
         batch, frames = patches.shape[:2]
         x = patches.view(batch, frames, rows, cols, c, p, p).permute(0, 1, 4, 2, 5, 3, 6)
         return x.reshape(batch, frames, c, rows * p, cols * p)
+
+
+@torch.no_grad()
+def init_shared_space(
+    model: MAD, voxels: dict[str, np.ndarray], latents: torch.Tensor, alphas: list[float]
+) -> dict[str, float]:
+    """Start the shared space as the top `hidden` principal components of the training latents' deviations from
+    `latent_mean`, in closed form: the linear readout maps their (globally rescaled) scores back to latents, and
+    each subject's projection is the ridge regression (standardised voxels, alpha by leave-one-out) from its
+    voxels onto the scores. MAD then starts as a low-rank ridge decoder, the attention path near zero.
+
+    voxels: subject -> presentation-averaged voxels [N, V_s] of the clips of `latents` [N, T, C, h, w].
+    -> the fraction of latent variance the components hold, and each subject's alpha."""
+    if model.readout is None:
+        raise ValueError("init_shared_space needs a MAD with linear_readout")
+    deviations = (latents - model.latent_mean).flatten(1).double()  # [N, P]
+    _, singular, vh = torch.linalg.svd(deviations, full_matrices=False)
+    k = min(model.config.hidden, len(singular))
+    basis = vh[:k]  # [k, P]
+    scores = deviations @ basis.T  # [N, k]
+    unit = scores.pow(2).mean().sqrt().clamp_min(1e-12)  # one factor: shared codes of unit mean square
+    readout = torch.zeros_like(model.readout.weight, dtype=torch.float64)  # [P, hidden]
+    readout[:, :k] = basis.T * unit
+    model.readout.weight.copy_(readout)
+    record = {"variance_explained": float(singular[:k].pow(2).sum() / singular.pow(2).sum().clamp_min(1e-12))}
+    targets = (scores / unit).numpy()
+    for subject, x in voxels.items():
+        fitted, scaling = fit_ridge(x, targets, alphas)
+        weight = fitted.coef_ * scaling["y_std"][:, None] / scaling["x_std"][None, :]  # [k, V]
+        bias = scaling["y_mean"] - weight @ scaling["x_mean"]
+        layer = model.projection.maps[subject]
+        layer.weight.zero_()
+        layer.bias.zero_()
+        layer.weight[:k] = torch.from_numpy(weight).to(layer.weight)
+        layer.bias[:k] = torch.from_numpy(bias).to(layer.bias)
+        record[f"alpha_{subject}"] = float(fitted.alpha_)
+    return record

@@ -42,9 +42,9 @@ from ..models import losses
 from ..models import mad as mad_model
 from ..models import sad as sad_model
 from ..models.losses import MADLossWeights, mad_loss
-from ..models.mad import MAD, MADConfig
+from ..models.mad import MAD, MADConfig, init_shared_space
 from ..models.ridge import fit_ridge, predict_ridge
-from ..training import TrainConfig, presentation_batches, train, validation_split
+from ..training import TrainConfig, block_validation_split, presentation_batches, train, validation_split
 
 log = logging.getLogger(__name__)
 MOTION_SOURCES = ("truth", "noisy_truth", "sad_decoded")
@@ -286,6 +286,7 @@ def _fit(model: MAD, subjects, val_ids, empty, settings: dict, phase: dict, stat
         return {"l1": float(np.mean(l1)), "latent_corr": float(np.mean(corr))}
 
     identity = _identity(subjects, {k: settings[k] for k in ("loss", "motion")} | {"val": sorted(val_ids)})
+    select = "latent_corr" if settings["select_best"] and len(val_clips) else None
     return train(
         model,
         loss_fn,
@@ -297,8 +298,30 @@ def _fit(model: MAD, subjects, val_ids, empty, settings: dict, phase: dict, stat
         identity=identity,
         code=(mad_model, sad_model, losses),
         save=save,
+        select=select,
         **kwargs,
     )
+
+
+@torch.no_grad()
+def calibrate_output_scale(model: MAD, subject: MADSubject, val_ids: list[str]) -> list[float]:
+    """Set the model's output_scale, per latent channel, to the least-squares factor (clipped to [0, 1]) that maps
+    its predicted deviations from the mean onto the true ones on the held-out clips (presentations averaged, as at
+    test time) -> the factors. Without held-out clips the scale stays 1."""
+    held_out = set(val_ids)
+    rows = [i for i, c in enumerate(subject.train_ids) if c in held_out]
+    model.output_scale.fill_(1.0)
+    if not rows:
+        return model.output_scale.flatten().tolist()
+    model.eval()
+    device = model.latent_mean.device
+    predicted = model(subject.train[rows].mean(1).to(device), subject.name, subject.train_motion[rows].to(device))
+    deviation_p = predicted - model.latent_mean  # [n, T, C, h, w]
+    deviation_t = subject.train_latents[rows].to(device) - model.latent_mean
+    dims = (0, 1, 3, 4)
+    scale = ((deviation_p * deviation_t).sum(dims) / deviation_p.pow(2).sum(dims).clamp_min(1e-12)).clamp(0, 1)
+    model.output_scale.copy_(scale.view_as(model.output_scale))
+    return scale.tolist()
 
 
 def _row_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -328,13 +351,19 @@ def _motion_paths(fmri_paths, truth_path, decoded_paths, source: str) -> list:
 def train_mad(fmri_paths, latents_path, motion_path, settings: dict, out_path, state_dir, decoded_paths=None, **kw):
     """Multi-subject MAD pretraining. `motion_path`: the motion captions' embeddings (embed_text; its `empty`
     constant is the null condition); `decoded_paths`: per subject, SAD's training-clip decodes (source
-    sad_decoded). `settings`: the config's mad.model, mad.loss, mad.motion, mad.pretrain and mad.val_fraction."""
+    sad_decoded). `settings`: the config's mad.model, mad.loss, mad.motion, mad.pretrain, mad.val_fraction,
+    mad.val_block, mad.select_best, mad.init and ridge.alphas as ridge_alphas. Held out: whole runs of val_block
+    consecutive clips."""
     paths = _motion_paths(fmri_paths, motion_path, decoded_paths, settings["motion"]["source"])
     subjects = [load_mad_subject(f, latents_path, m) for f, m in zip(fmri_paths, paths)]
     empty = load_constant(motion_path, "empty")
     phase = TrainConfig(**settings["pretrain"])
     first = subjects[0]
-    train_rows, val_rows = validation_split(len(first.train_ids), settings["val_fraction"], phase.seed)
+    if settings["val_block"] > 1:
+        split = block_validation_split(first.train_ids, settings["val_fraction"], phase.seed, settings["val_block"])
+    else:
+        split = validation_split(len(first.train_ids), settings["val_fraction"], phase.seed)
+    train_rows, val_rows = split
     val_ids = [first.train_ids[i] for i in val_rows]
     frames, channels, height, width = first.train_latents.shape[1:]
     config = MADConfig(
@@ -351,6 +380,12 @@ def train_mad(fmri_paths, latents_path, motion_path, settings: dict, out_path, s
     model = MAD(config)
     model.latent_mean.copy_(first.train_latents[train_rows].mean(0))
     log.info("MAD %s: %.2f M parameters", config.to_dict(), sum(p.numel() for p in model.parameters()) / 1e6)
+    if settings["init"] == "ridge":
+        if not config.linear_readout:
+            raise ValueError("mad.init ridge starts the linear readout: it needs mad.model.linear_readout true")
+        voxels = {s.name: s.train[train_rows].mean(1).numpy() for s in subjects}
+        start = init_shared_space(model, voxels, first.train_latents[train_rows], settings["ridge_alphas"])
+        log.info("MAD shared space from the training latents' principal components and ridge: %s", start)
 
     def save(model, log_csv):
         extra = {"phase": "pretrain", "val_clips": val_ids, "settings": settings, "log": str(log_csv)}
@@ -363,8 +398,9 @@ def train_mad(fmri_paths, latents_path, motion_path, settings: dict, out_path, s
 def finetune_mad(
     pretrained_path, fmri_path, latents_path, motion_path, settings, out_path, state_dir, decoded_path=None, **kw
 ):
-    """Per-subject fine-tuning of the pretrained MAD, holding out pretraining's clips. `settings`: the config's
-    mad.loss, mad.motion and mad.finetune."""
+    """Per-subject fine-tuning of the pretrained MAD, holding out pretraining's clips; then, if mad.calibrate, the
+    output scale fitted on them. `settings`: the config's mad.loss, mad.motion, mad.finetune, mad.select_best and
+    mad.calibrate."""
     (path,) = _motion_paths(
         [fmri_path], motion_path, [decoded_path] if decoded_path else None, settings["motion"]["source"]
     )
@@ -376,8 +412,16 @@ def finetune_mad(
     val_ids, name = pretrained["val_clips"], f"MAD finetune {subject.name}"
 
     def save(model, log_csv):
+        scale = calibrate_output_scale(model, subject, val_ids) if settings["calibrate"] else None
+        if scale is not None:
+            log.info(
+                "%s: output scale per latent channel %s (fitted on %d held-out clips)",
+                name,
+                [round(x, 3) for x in scale],
+                len(val_ids),
+            )
         extra = {"phase": "finetune", "subject": subject.name, "val_clips": val_ids, "settings": settings}
-        save_mad(model, out_path, {**extra, "log": str(log_csv)})
+        save_mad(model, out_path, {**extra, "output_scale": scale, "log": str(log_csv)})
 
     empty = load_constant(motion_path, "empty")
     _fit(model, [subject], val_ids, empty, settings, settings["finetune"], state_dir, name, save, **kw)

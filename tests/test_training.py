@@ -1,0 +1,66 @@
+"""The shared training loop's validation split by runs of clips and its best-epoch selection (with exact resume)."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from semvideo_core.training import TrainConfig, TrainingStopped, block_validation_split, train
+
+
+def test_the_block_split_holds_out_whole_runs_of_consecutive_clips():
+    ids = [f"seg{m}_{k}" for m in (1, 2) for k in range(1, 21)] + ["seg3_1", "seg3_2", "seg3_3"]
+    train_rows, held_out = block_validation_split(ids, 0.25, seed=0, block=10)
+    # 43 clips, a quarter is 10.75: one run of 10 is held out, a second would overshoot by more than half a run
+    assert len(held_out) == 10 and len(train_rows) == 33
+    assert sorted([*train_rows, *held_out]) == list(range(43))
+    movies = {ids[i].split("_")[0] for i in held_out}
+    numbers = sorted(int(ids[i].split("_")[1]) for i in held_out)
+    assert len(movies) == 1 and numbers in (list(range(1, 11)), list(range(11, 21)))
+    assert len(block_validation_split(ids, 0.0, seed=0, block=10)[1]) == 0
+    _, one_by_one = block_validation_split(ids, 0.25, seed=0, block=1)
+    assert len(one_by_one) == 11
+
+
+def _toy_training(tmp_path, scores, stop_after_steps=None):
+    """A linear model, 4 epochs of 3 steps; validate() snapshots the weights (first the starting ones) and returns the
+    next of `scores`."""
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1)
+    x, y = torch.randn(12, 3), torch.randn(12, 1)
+    snapshots, calls = [], iter(scores)
+
+    def plan(epoch, rng):
+        return [rows for rows in np.array_split(rng.permutation(12), 3)]
+
+    def loss_fn(model, rows):
+        loss = (model(x[rows]) - y[rows]).pow(2).mean()
+        return loss, {}
+
+    def validate(model):
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+        return {"score": next(calls)}
+
+    config = TrainConfig(epochs=4, batch_size=4, lr=0.1, warmup=0.0, checkpoint_every=2)
+    train(model, loss_fn, plan, config, tmp_path, validate, select="score", stop_after_steps=stop_after_steps)
+    return model, snapshots
+
+
+def test_select_ends_with_the_best_epochs_weights_and_survives_a_resume(tmp_path):
+    scores = [0.0, 0.1, 0.5, 0.3, 0.2]  # the starting weights, then epochs 1-4
+    model, snapshots = _toy_training(tmp_path / "whole", scores)
+    assert len(snapshots) == 5 and not torch.equal(snapshots[2]["weight"], snapshots[4]["weight"])
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, snapshots[2][key])  # epoch 2 scored highest
+    with pytest.raises(TrainingStopped):  # killed in epoch 4, after epoch 2 was kept as the best
+        _toy_training(tmp_path / "killed", scores, stop_after_steps=10)
+    resumed, later = _toy_training(tmp_path / "killed", scores[4:])
+    assert len(later) == 1
+    for key, value in resumed.state_dict().items():
+        assert torch.equal(value, snapshots[2][key])
+
+
+def test_select_keeps_the_starting_weights_when_no_epoch_beats_them(tmp_path):
+    model, snapshots = _toy_training(tmp_path, [0.9, 0.1, 0.5, 0.3, 0.2])
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, snapshots[0][key]) and not torch.equal(value, snapshots[4][key])
