@@ -246,7 +246,7 @@ def train(
             row["seconds"] = round(progress["seconds"], 3)
             _append_row(log_path, row)
             log.info("%s epoch %d: %s", name, epoch + 1, {k: round(v, 5) for k, v in row.items()})
-            score = row.get(f"val_{select}")
+            score = row.get(f"val_{select}") if select is not None else None
             if score is not None and (best is None or score > progress["best"]["value"]):
                 best = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
                 progress["best"] = {"epoch": epoch + 1, "value": score}

@@ -353,7 +353,7 @@ def train_mad(fmri_paths, latents_path, motion_path, settings: dict, out_path, s
     constant is the null condition); `decoded_paths`: per subject, SAD's training-clip decodes (source
     sad_decoded). `settings`: the config's mad.model, mad.loss, mad.motion, mad.pretrain, mad.val_fraction,
     mad.val_block, mad.select_best, mad.init and ridge.alphas as ridge_alphas. Held out: whole runs of val_block
-    consecutive clips."""
+    consecutive clips (val_block 1: clips one by one, the original split)."""
     paths = _motion_paths(fmri_paths, motion_path, decoded_paths, settings["motion"]["source"])
     subjects = [load_mad_subject(f, latents_path, m) for f, m in zip(fmri_paths, paths)]
     empty = load_constant(motion_path, "empty")
