@@ -113,7 +113,8 @@ rule train_mad:
         val_block=config["mad"]["val_block"],
         select_best=config["mad"]["select_best"],
         init=config["mad"]["init"],
-        ridge_alphas=config["ridge"]["alphas"],
+        # read only by the ridge start, so that with init: random a change of ridge.alphas leaves MAD alone
+        ridge_alphas=config["ridge"]["alphas"] if config["mad"]["init"] == "ridge" else None,
         state=lambda wildcards: f"models/{wildcards.dataset}/mad/state/pretrain",
     script:
         "../workflow_scripts/train_mad.py"
