@@ -347,6 +347,10 @@ def check_render_variants():
 check_render_variants()
 
 
+if config["mad"]["init"] == "ridge" and not config["mad"]["model"]["linear_readout"]:
+    raise ValueError("config: mad.init ridge starts the linear readout: it needs mad.model.linear_readout true")
+
+
 def decoded_tokens(dataset, variant, subject, level):
     """{level: decodes file} when the variant's tokens of `level` are decoded, else {}; the truth file always."""
     source = RENDER_SOURCES[variant][level]

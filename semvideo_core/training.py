@@ -129,6 +129,15 @@ def load_checkpoint(path: Path, model: nn.Module, optimizer, scheduler) -> tuple
     return json.loads(meta["progress"]), best
 
 
+def _selectable(score) -> bool:
+    """A held-out score that can compete for the best epoch (a NaN would win or lose every comparison)."""
+    return score is not None and not math.isnan(score)
+
+
+def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
 def train(
     model: nn.Module,
     loss_fn: Callable[[nn.Module, object], tuple[torch.Tensor, dict]],
@@ -201,9 +210,8 @@ def train(
     if select is not None and validate is not None and progress["step"] == 0:  # the starting weights compete too
         model.eval()
         score = validate(model).get(select)
-        if score is not None:
-            best = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            progress["best"] = {"epoch": 0, "value": score}
+        if _selectable(score):
+            best, progress["best"] = _snapshot(model), {"epoch": 0, "value": score}
             log.info("%s: starting weights, val_%s %.5f", name, select, score)
     steps_run = 0
     bar = tqdm(total=total, initial=progress["step"], desc=name, unit="step", file=sys.stderr)
@@ -247,9 +255,8 @@ def train(
             _append_row(log_path, row)
             log.info("%s epoch %d: %s", name, epoch + 1, {k: round(v, 5) for k, v in row.items()})
             score = row.get(f"val_{select}") if select is not None else None
-            if score is not None and (best is None or score > progress["best"]["value"]):
-                best = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-                progress["best"] = {"epoch": epoch + 1, "value": score}
+            if _selectable(score) and (best is None or score > progress["best"]["value"]):
+                best, progress["best"] = _snapshot(model), {"epoch": epoch + 1, "value": score}
             progress.update(epoch=epoch + 1, in_epoch=0, sums={}, seconds=0.0)
             save_checkpoint(checkpoint, model, optimizer, scheduler, progress, best)
     finally:
@@ -274,8 +281,9 @@ def validation_split(n_clips: int, fraction: float, seed: int) -> tuple[np.ndarr
 
 def block_validation_split(clip_ids: Sequence[str], fraction: float, seed: int, block: int):
     """(training rows, held-out rows) of `clip_ids`, holding out whole runs of `block` consecutive clips of a movie
-    (seeded, about `fraction` of the clips); both sorted. A shot spans several 2-s clips, so clips held out one
-    by one share their shots with training neighbours and score what a model memorised; whole runs mostly do not."""
+    (seeded, about `fraction` of the clips, at least one run when `fraction` > 0); both sorted. A shot spans several
+    2-s clips, so clips held out one by one share their shots with training neighbours and score what a model
+    memorised; whole runs mostly do not."""
     runs: dict[tuple[str, int], list[int]] = {}
     for row, clip in enumerate(clip_ids):
         movie, index = parse_clip_id(clip)
@@ -284,7 +292,8 @@ def block_validation_split(clip_ids: Sequence[str], fraction: float, seed: int, 
     order = np.random.default_rng([seed, 7]).permutation(len(keys))
     held_out, target = [], fraction * len(clip_ids)
     for k in order:
-        if len(held_out) >= target - len(runs[keys[k]]) / 2:
+        # stop when one more run would overshoot by more than half of it, but hold out at least one if asked to
+        if len(held_out) >= target - len(runs[keys[k]]) / 2 and (held_out or target == 0):
             break
         held_out += runs[keys[k]]
     held = np.zeros(len(clip_ids), bool)

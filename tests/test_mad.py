@@ -89,18 +89,22 @@ def test_the_output_scale_is_the_clipped_least_squares_factor_of_the_held_out_cl
 
 
 def test_the_ridge_start_of_the_shared_space_is_scikit_learns_ridge_on_the_latents():
-    # hidden 32 >= 20 clips: the principal components span every deviation, so with one alpha the linear path must
-    # give exactly what ridge from the voxels to the flattened latents predicts (ridge is linear in its targets)
+    # hidden 32 >= 30 clips - 1: the principal components span every deviation, so the linear path must give exactly
+    # what scikit-learn's ridge from the voxels to the flattened latents predicts, with the alpha it chooses there
     model = tiny_mad(hidden=32, linear_readout=True).eval()
     with torch.no_grad():
         model.head.weight.zero_()  # the attention path adds nothing
     rng = np.random.default_rng(0)
-    voxels = rng.normal(size=(20, 30))
-    latents = torch.from_numpy(rng.normal(size=(20, 3, 2, 4, 4)))
+    voxels = rng.normal(size=(30, 30))
+    # three strong components the voxels predict and 26 weak ones they do not: leave-one-out on the latents wants
+    # little shrinkage (0.1), on standardised component scores, mostly noise, much more (1000)
+    signal = voxels[:, :3] @ rng.normal(size=(3, 96))
+    latents = torch.from_numpy((signal + 0.3 * rng.normal(size=(30, 96))).reshape(30, 3, 2, 4, 4))
     model.latent_mean.copy_(latents.mean(0))
-    record = init_shared_space(model, {"subject1": voxels}, latents.float(), [10.0])
-    assert record["alpha_subject1"] == 10.0 and record["variance_explained"] > 0.999
-    fitted, scaling = fit_ridge(voxels, latents.flatten(1).numpy(), [10.0])
+    alphas = [0.1, 1.0, 10.0, 100.0, 1000.0]
+    record = init_shared_space(model, {"subject1": voxels}, latents.float(), alphas)
+    fitted, scaling = fit_ridge(voxels, latents.flatten(1).numpy(), alphas)
+    assert record["alpha_subject1"] == fitted.alpha_ and record["variance_explained"] > 0.999
     expected = predict_ridge(fitted, scaling, voxels[:5])
     with torch.no_grad():
         predicted = model(torch.from_numpy(voxels[:5]).float(), "subject1", torch.randn(5, 5, 8)).flatten(1)

@@ -18,6 +18,8 @@ def test_the_block_split_holds_out_whole_runs_of_consecutive_clips():
     numbers = sorted(int(ids[i].split("_")[1]) for i in held_out)
     assert len(movies) == 1 and numbers in (list(range(1, 11)), list(range(11, 21)))
     assert len(block_validation_split(ids, 0.0, seed=0, block=10)[1]) == 0
+    # 10 % is 4.3 clips, less than half a run: still one whole run, not silently none
+    assert len(block_validation_split(ids, 0.1, seed=0, block=10)[1]) in (3, 10)
     _, one_by_one = block_validation_split(ids, 0.25, seed=0, block=1)
     assert len(one_by_one) == 11
 
@@ -64,3 +66,10 @@ def test_select_keeps_the_starting_weights_when_no_epoch_beats_them(tmp_path):
     model, snapshots = _toy_training(tmp_path, [0.9, 0.1, 0.5, 0.3, 0.2])
     for key, value in model.state_dict().items():
         assert torch.equal(value, snapshots[0][key]) and not torch.equal(value, snapshots[4][key])
+
+
+def test_select_passes_over_a_nan_score(tmp_path):
+    """A NaN at the start must not freeze the selection (every comparison with it is False)."""
+    model, snapshots = _toy_training(tmp_path, [float("nan"), 0.1, 0.5, float("nan"), 0.2])
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, snapshots[2][key])

@@ -113,6 +113,7 @@ def test_default_config_dry_run_shows_demo_world(tmp_path):
         ({"demo": {"world": {"frame_size": 130}}}, "feature_grid"),
         ({"datasets": ["cc2017"], "cc2017": {"raw_dir": "raw"}}, "backend demo is the demo world's own judge"),
         ({"evaluation": {"frames": 5}}, "evaluation.frames must be even"),
+        ({"mad": {"init": "ridge"}}, "it needs mad.model.linear_readout true"),
         ({"evaluation": {"variants": ["oracle"]}, "render": {"variants": ["full"]}}, "render.variants does not render"),
     ],
 )

@@ -161,8 +161,9 @@ def init_shared_space(
 ) -> dict[str, float]:
     """Start the shared space as the top `hidden` principal components of the training latents' deviations from
     `latent_mean`, in closed form: the linear readout maps their (globally rescaled) scores back to latents, and
-    each subject's projection is the ridge regression (standardised voxels, alpha by leave-one-out) from its
-    voxels onto the scores. MAD then starts as a low-rank ridge decoder, the attention path near zero.
+    each subject's projection is the ridge regression (standardised voxels) from its voxels onto the scores, with
+    the alpha that leave-one-out chooses for ridge onto the latents. Ridge is linear in its targets, so MAD then
+    starts as the ridge baseline projected onto the components, the attention path near zero.
 
     voxels: subject -> presentation-averaged voxels [N, V_s] of the clips of `latents` [N, T, C, h, w].
     -> the fraction of latent variance the components hold, and each subject's alpha."""
@@ -180,7 +181,10 @@ def init_shared_space(
     record = {"variance_explained": float(singular[:k].pow(2).sum() / singular.pow(2).sum().clamp_min(1e-12))}
     targets = (scores / unit).numpy()
     for subject, x in voxels.items():
-        fitted, scaling = fit_ridge(x, targets, alphas)
+        # alpha as the ridge baseline chooses it, on the latents: on standardised scores, leave-one-out would weigh
+        # the noisy tail components like the top ones (and choose 10x more shrinkage on the demo)
+        alpha = fit_ridge(x, deviations.numpy(), alphas)[0].alpha_
+        fitted, scaling = fit_ridge(x, targets, [alpha])
         weight = fitted.coef_ * scaling["y_std"][:, None] / scaling["x_std"][None, :]  # [k, V]
         bias = scaling["y_mean"] - weight @ scaling["x_mean"]
         layer = model.projection.maps[subject]

@@ -307,7 +307,8 @@ def _fit(model: MAD, subjects, val_ids, empty, settings: dict, phase: dict, stat
 def calibrate_output_scale(model: MAD, subject: MADSubject, val_ids: list[str]) -> list[float]:
     """Set the model's output_scale, per latent channel, to the least-squares factor (clipped to [0, 1]) that maps
     its predicted deviations from the mean onto the true ones on the held-out clips (presentations averaged, as at
-    test time) -> the factors. Without held-out clips the scale stays 1."""
+    test time; the motion tokens are the training ones, the truth by default where test time has SAD's decodes, so
+    the factor is on the optimistic side) -> the factors. Without held-out clips the scale stays 1."""
     held_out = set(val_ids)
     rows = [i for i, c in enumerate(subject.train_ids) if c in held_out]
     model.output_scale.fill_(1.0)
