@@ -27,6 +27,13 @@ from semvideo_core.metrics.pixel import motion_energy, pixel_correlation, psnr, 
 
 VARIANTS = ("full", "no_motion", "ridge", "oracle")
 SUBJECTS = ("subject1", "subject2", "subject3")
+
+
+def subjects(variant: str) -> tuple[str, ...]:
+    """The oracle reads no fMRI: the workflow decodes it once, under `truth`."""
+    return ("truth",) if variant == "oracle" else SUBJECTS
+
+
 VAE_TARGET_DB = 26.0
 
 
@@ -52,7 +59,7 @@ def main() -> None:
     parser.add_argument("--dataset", default="demo")
     args, snakemake_args = parser.parse_known_args()
     root = Path(".")
-    targets = [f"predictions/{args.dataset}/{v}/{s}/motion_frames.h5" for v in VARIANTS for s in SUBJECTS]
+    targets = [f"predictions/{args.dataset}/{v}/{s}/motion_frames.h5" for v in VARIANTS for s in subjects(v)]
     if not args.no_run:
         subprocess.run(["snakemake", "--cores", args.cores, *snakemake_args, *targets], check=True)
 
@@ -63,14 +70,14 @@ def main() -> None:
     mean_clip = resize_frames(train_clips, size).astype(np.float64).mean(0).round().astype(np.uint8)
 
     rows = []
-    for subject in SUBJECTS:
-        for variant in VARIANTS:
+    for variant in VARIANTS:
+        for subject in subjects(variant):
             frames, _ = read_clip_array(
                 root / f"predictions/{args.dataset}/{variant}/{subject}/motion_frames.h5", "frames", test_ids
             )
             rows.append({"variant": variant, "subject": subject, **scores(frames, truth)})
-        baseline = np.broadcast_to(mean_clip, truth.shape)
-        rows.append({"variant": "mean_frame", "subject": subject, **scores(baseline, truth)})
+    baseline = np.broadcast_to(mean_clip, truth.shape)  # the same for every subject
+    rows.append({"variant": "mean_frame", "subject": "-", **scores(baseline, truth)})
 
     print(f"{len(test_ids)} test clips, frames at {size} x {size}")
     print(f"{'variant':<11} {'subject':<9} {'SSIM':>6} {'PSNR':>6} {'PixCorr':>8} {'motion r':>9} {'p':>9}")

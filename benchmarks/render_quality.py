@@ -34,6 +34,11 @@ MOTION = ("full", "ridge", "oracle")
 SUBJECTS = ("subject1", "subject2", "subject3")
 
 
+def subjects(variant: str) -> tuple[str, ...]:
+    """The oracle reads no fMRI: the workflow renders it once, under `truth`."""
+    return ("truth",) if variant == "oracle" else SUBJECTS
+
+
 def video_labels(labels: np.ndarray, attrs: dict) -> np.ndarray:
     """The true labels [N, F_eval, 3] of a video's evaluation frames: rendered frame k shows the interpolation of
     the clip's T frames at position k (T - 1) / (frames - 1); the nearest true frame's labels."""
@@ -47,7 +52,9 @@ def main() -> None:
     parser.add_argument("--cores", default="2")
     parser.add_argument("--no-run", action="store_true", help="score the files already there")
     args, snakemake_args = parser.parse_known_args()
-    targets = ["models/demo/probe.safetensors"] + [f"videos/demo/{v}/{s}/video.h5" for v in RENDERS for s in SUBJECTS]
+    targets = ["models/demo/probe.safetensors"] + [
+        f"videos/demo/{v}/{s}/video.h5" for v in RENDERS for s in subjects(v)
+    ]
     if not args.no_run:
         subprocess.run(["snakemake", "--cores", args.cores, *snakemake_args, *targets], check=True)
 
@@ -61,15 +68,16 @@ def main() -> None:
         return accuracy(classify_frames(probe, frames), truth[[index[c] for c in clip_ids]])
 
     rows = [("ground truth", "-", accuracy(classify_frames(probe, truth_frames), labels))]
-    for subject in SUBJECTS:
-        for variant in MOTION:
-            path = f"predictions/demo/{variant}/{subject}/motion_frames.h5"
-            frames, clip_ids = read_clip_array(path, "frames")
+    for variant in MOTION:
+        for subject in subjects(variant):
+            frames, clip_ids = read_clip_array(f"predictions/demo/{variant}/{subject}/motion_frames.h5", "frames")
             rows.append((f"motion {variant}", subject, score(frames, clip_ids, labels)))
-        for variant in ANCHORS:
+    for variant in ANCHORS:
+        for subject in subjects(variant):
             frames, clip_ids = read_clip_array(f"videos/demo/{variant}/{subject}/anchor.h5", "anchor")
             rows.append((f"anchor {variant}", subject, score(frames, clip_ids, labels[:, 0])))
-        for variant in RENDERS:
+    for variant in RENDERS:
+        for subject in subjects(variant):
             path = f"videos/demo/{variant}/{subject}/video.h5"
             frames, clip_ids = read_clip_array(path, "frames")
             truth = video_labels(labels, read_attrs(path))

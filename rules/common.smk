@@ -229,6 +229,27 @@ def fmri_subjects(dataset):
     return [f"subject{k}" for k in cc2017_like_layout(dataset)["subjects"]]
 
 
+# The oracle is built from the ground truth alone (true latents and caption embeddings, no fMRI), the same for
+# every subject: it is decoded, rendered and scored once per dataset, under this name in the subject's place.
+TRUTH_SUBJECT = "truth"
+SUBJECT_FREE_VARIANTS = ("oracle",)
+
+
+def variant_subjects(dataset, variant):
+    """The subjects a MAD, render or evaluation variant is built for."""
+    return [TRUTH_SUBJECT] if variant in SUBJECT_FREE_VARIANTS else fmri_subjects(dataset)
+
+
+def check_variant_subject(wildcards):
+    """A file of the oracle under a real subject, or of a decoder under the truth, names no job: say so."""
+    subject_free = wildcards.variant in SUBJECT_FREE_VARIANTS
+    if subject_free != (wildcards.subject == TRUTH_SUBJECT):
+        where = f"{wildcards.variant}/{wildcards.subject}"
+        if subject_free:
+            raise ValueError(f"{where}: {wildcards.variant} needs no fMRI; it is built once, as {TRUTH_SUBJECT}")
+        raise ValueError(f"{where}: {TRUTH_SUBJECT} stands for no subject, only in {', '.join(SUBJECT_FREE_VARIANTS)}")
+
+
 def fmri_outputs(dataset):
     return [f"data/{dataset}/fmri/{subject}.h5" for subject in fmri_subjects(dataset)]
 
@@ -266,12 +287,14 @@ def mad_training_motion(dataset, subjects):
 
 def mad_decode_inputs(wildcards):
     """What each MAD variant decodes from (besides the subject's fMRI and the VAE)."""
+    check_variant_subject(wildcards)
     dataset, subject = wildcards.dataset, wildcards.subject
     if wildcards.variant == "oracle":
         return {"test_latents": f"data/{dataset}/latents/test.h5"}
+    fmri = {"fmri": f"data/{dataset}/fmri/{subject}.h5"}
     if wildcards.variant == "ridge":
-        return {"train_latents": f"data/{dataset}/latents/train.h5"}
-    inputs = {"model": f"models/{dataset}/mad/{subject}.safetensors"}
+        return {**fmri, "train_latents": f"data/{dataset}/latents/train.h5"}
+    inputs = {**fmri, "model": f"models/{dataset}/mad/{subject}.safetensors"}
     if wildcards.variant == "full":
         inputs["sad_motion"] = f"predictions/{dataset}/sad/{subject}/motion.safetensors"
     else:
@@ -361,6 +384,7 @@ def decoded_tokens(dataset, variant, subject, level):
 
 
 def anchor_render_inputs(wildcards):
+    check_variant_subject(wildcards)
     dataset, subject, variant = wildcards.dataset, wildcards.subject, wildcards.variant
     motion = RENDER_SOURCES[variant]["motion"]
     return {
@@ -381,6 +405,7 @@ def anchor_render_settings(variant):
 
 
 def video_render_inputs(wildcards):
+    check_variant_subject(wildcards)
     dataset, subject, variant = wildcards.dataset, wildcards.subject, wildcards.variant
     motion = RENDER_SOURCES[variant]["motion"]
     return {
@@ -481,6 +506,8 @@ def scoring_settings():
 
 
 def evaluation_inputs(wildcards):
+    if wildcards.variant != "motion_frames":
+        check_variant_subject(wildcards)
     d = wildcards.dataset
     inputs = {
         "reconstruction": reconstruction(d, wildcards.variant, wildcards.subject),
@@ -499,7 +526,7 @@ def evaluated_clip_files():
         (f"results/{d}/clips/{v}/{s}.csv", [d, v, s])
         for d in config["datasets"]
         for v in evaluation_variants()
-        for s in fmri_subjects(d)
+        for s in variant_subjects(d, v)
     ]
 
 
@@ -510,7 +537,7 @@ def sample_settings():
         d: {
             "truth": f"data/{d}/clips/test.h5",
             "judged": f"data/{d}/judged/test.h5",
-            "reconstructions": {v: reconstruction(d, v, fmri_subjects(d)[0]) for v in evaluation_variants()},
+            "reconstructions": {v: reconstruction(d, v, variant_subjects(d, v)[0]) for v in evaluation_variants()},
         }
         for d in config["datasets"]
     }

@@ -43,7 +43,7 @@ rule render_anchor:
     wildcard_constraints:
         dataset="demo|cc2017|hcp",
         variant="full|no_anchor|no_motion|ridge|oracle",
-        subject=r"subject\d+|\d{6}",
+        subject=r"subject\d+|\d{6}|truth",
     conda:
         "../envs/pipeline.yaml"
     threads: rule_resources("render_anchor")["threads"]
@@ -141,7 +141,7 @@ rule render_video:
     wildcard_constraints:
         dataset="demo|cc2017|hcp",
         variant="full|no_anchor|no_holi|no_motion|ridge|oracle",
-        subject=r"subject\d+|\d{6}",
+        subject=r"subject\d+|\d{6}|truth",
     conda:
         "../envs/pipeline.yaml"
     threads: rule_resources("render_video")["threads"]

@@ -41,7 +41,7 @@ rule evaluate:
     wildcard_constraints:
         dataset="demo|cc2017|hcp",
         variant="full|no_anchor|no_holi|no_motion|ridge|oracle|motion_frames",
-        subject=r"subject\d+|\d{6}",
+        subject=r"subject\d+|\d{6}|truth",
     conda:
         "../envs/pipeline.yaml"
     threads: rule_resources("evaluate")["threads"]

@@ -158,7 +158,6 @@ rule finetune_mad:
 rule decode_mad:
     input:
         unpack(mad_decode_inputs),
-        fmri="data/{dataset}/fmri/{subject}.h5",
         vae=lambda wildcards: vae_inputs(wildcards.dataset),
     output:
         latents="predictions/{dataset}/{variant}/{subject}/motion_latents.h5",
@@ -170,7 +169,7 @@ rule decode_mad:
     wildcard_constraints:
         dataset="demo|cc2017|hcp",
         variant="full|no_motion|ridge|oracle",
-        subject=r"subject\d+|\d{6}",
+        subject=r"subject\d+|\d{6}|truth",
     conda:
         "../envs/pipeline.yaml"
     threads: rule_resources("decode_mad")["threads"]

@@ -5,7 +5,7 @@ made to fail. The tests read what SLURM itself recorded (`scontrol show job`, ke
 Skipped where the cluster cannot start (not root, SLURM not installed): `.ci/run` installs it with apt.
 
 The cluster runs the tiny DAG with one render variant (`full`, and MAD's motion frames) instead of seven: every rule
-is still in it, as 54 SLURM jobs rather than 88, since each job pays about 7 s (5.8-8.0 s) on these 2 cores for the
+is still in it, as 54 SLURM jobs rather than 84, since each job pays about 7 s (5.8-8.0 s) on these 2 cores for the
 two Snakemake start-ups of the plugin's job step. What it writes is compared with the same files of the suite's local
 tiny run.
 """
@@ -192,7 +192,7 @@ def test_each_job_gets_the_threads_memory_runtime_and_gpus_of_its_rule(slurm_run
         job["MinMemoryNode"] == f"{TRAIN_SAD_OVERRIDE['mem_mb']}M" and job["TresPerJob"] == "gres:gpu:1"
         for job in train_sad
     )
-    assert _configured_resources("train_sad")["threads"] == 2  # the schema's default, untouched by the override
+    assert _configured_resources("train_sad")["threads"] == 1  # the schema's default, untouched by the override
 
 
 def test_the_slurm_run_gives_the_outputs_of_a_local_run(slurm_runs, tiny_run):

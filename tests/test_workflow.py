@@ -87,19 +87,19 @@ def test_default_config_dry_run_shows_demo_world(tmp_path):
         "encode_latents": "2",
         "train_mad": "1",
         "finetune_mad": "3",
-        "decode_mad": "12",
+        "decode_mad": "10",  # 3 variants x 3 subjects, and the oracle once
         "train_probe": "1",
         "train_t2i": "1",
         "train_motion_adapter": "1",
         "train_sparsectrl": "1",
-        "render_anchor": "15",
-        "render_video": "18",
+        "render_anchor": "13",
+        "render_video": "16",
         "train_video_judge": "1",
         "judge_truth": "1",
-        "evaluate": "21",
+        "evaluate": "19",
         "metrics_table": "1",
         "all": "1",
-        "total": "122",
+        "total": "114",
     }
 
 
@@ -242,12 +242,13 @@ def test_tiny_world_motion_stage_writes_every_variant(tiny_run):
     assert truth.shape == (40, 6, 4, 8, 8) and truth.dtype == np.float16
     predicted = {}
     for variant in ("full", "no_motion", "ridge", "oracle"):
-        for subject in ("subject1", "subject2"):
+        for subject in ("truth",) if variant == "oracle" else ("subject1", "subject2"):  # the oracle reads no fMRI
             folder = tiny_run / "predictions" / "demo" / variant / subject
             frames, frame_ids = read_clip_array(folder / "motion_frames.h5", "frames")
             assert frame_ids == ids and frames.shape == (40, 6, 16, 16, 3) and frames.dtype == np.uint8
             predicted[variant, subject] = read_clip_array(folder / "motion_latents.h5", "latents", ids)[0]
-    assert identification(predicted["oracle", "subject1"].astype(np.float64), truth, mean) == 1.0
+    assert identification(predicted["oracle", "truth"].astype(np.float64), truth, mean) == 1.0
+    assert not (tiny_run / "predictions" / "demo" / "oracle" / "subject1").exists()
     assert np.abs(predicted["full", "subject1"].astype(np.float64) - predicted["no_motion", "subject1"]).max() > 0
 
 
@@ -259,12 +260,12 @@ def test_tiny_world_renders_every_variant_and_trains_the_probe(tiny_run):
     accuracies of the renders are measured on the default world by benchmarks/render_quality.py."""
     anchors = {}
     for variant, clips in (("full", 40), ("no_anchor", 8), ("no_motion", 8), ("ridge", 40), ("oracle", 40)):
-        for subject in ("subject1", "subject2"):
+        for subject in ("truth",) if variant == "oracle" else ("subject1", "subject2"):
             folder = tiny_run / "videos" / "demo" / variant / subject
             frames, ids = read_clip_array(folder / "anchor.h5", "anchor")
             assert frames.shape == (clips, 16, 16, 3) and frames.dtype == np.uint8 and ids[0] == "test1_1"
             anchors[variant, subject] = frames
-    assert (anchors["full", "subject1"] != anchors["oracle", "subject1"]).any()
+    assert (anchors["full", "subject1"] != anchors["oracle", "truth"]).any()
     assert (anchors["full", "subject1"][:8] != anchors["no_anchor", "subject1"]).any()
     for variant, clips in (
         ("full", 40),
@@ -274,7 +275,7 @@ def test_tiny_world_renders_every_variant_and_trains_the_probe(tiny_run):
         ("ridge", 40),
         ("oracle", 40),
     ):
-        folder = tiny_run / "videos" / "demo" / variant / "subject2"
+        folder = tiny_run / "videos" / "demo" / variant / ("truth" if variant == "oracle" else "subject2")
         frames, ids = read_clip_array(folder / "video.h5", "frames")
         assert frames.shape == (clips, 6, 16, 16, 3) and ids[0] == "test1_1", variant
         mp4s = sorted(folder.joinpath("mp4").glob("*.mp4"))
@@ -297,12 +298,13 @@ def test_tiny_world_main_job_writes_the_metrics_table_figures_and_report(tiny_ru
     with open(tiny_run / "results" / "metrics.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert {(r["variant"], r["subject"]) for r in rows} == {
-        (v, s) for v in EVALUATED for s in ("subject1", "subject2", "mean")
+        (v, s) for v in EVALUATED for s in (("truth",) if v == "oracle" else ("subject1", "subject2")) + ("mean",)
     }
     for row in rows:
         assert all(np.isfinite(float(row[c])) for c in METRIC_COLUMNS), row
         per_subject = 8 if row["variant"] in ("no_anchor", "no_holi", "no_motion") else 40
-        assert int(row["clips"]) == per_subject * (2 if row["subject"] == "mean" else 1), row
+        subjects = 2 if row["subject"] == "mean" and row["variant"] != "oracle" else 1
+        assert int(row["clips"]) == per_subject * subjects, row
     oracle = next(r for r in rows if r["variant"] == "oracle" and r["subject"] == "mean")
     assert float(oracle["2way_I_expected"]) > 0.75 and float(oracle["2way_V_expected"]) > 0.75, oracle
     assert "published: SemVideo (paper)" in (tiny_run / "results" / "metrics.md").read_text()
@@ -310,7 +312,7 @@ def test_tiny_world_main_job_writes_the_metrics_table_figures_and_report(tiny_ru
 
     for name in ("ssim", "epe", "2way_V", "frames_demo"):
         assert matplotlib.image.imread(tiny_run / "results" / "figures" / f"{name}.png").ndim == 3
-    with open(tiny_run / "results" / "demo" / "clips" / "oracle" / "subject1.csv", newline="") as handle:
+    with open(tiny_run / "results" / "demo" / "clips" / "oracle" / "truth.csv", newline="") as handle:
         assert len(list(csv.DictReader(handle))) == 40
     report = tmp_path / "report.html"
     snakemake(tiny_run, *TINY_RUN, "--report", str(report), timeout=900)
@@ -363,15 +365,18 @@ def test_the_installed_snakemake_counts_a_lone_jobs_threads(tmp_path):
 
 
 # Renders that depend on SAD's decodes or MAD's full / no_motion frames: anchor frames of full, no_anchor,
-# no_motion; videos of full, no_anchor, no_holi, no_motion (not ridge's or the oracle's).
+# no_motion; videos of full, no_anchor, no_holi, no_motion (not ridge's or the oracle's). The oracle reads no fMRI:
+# one anchor, video and evaluation job for both subjects.
 RENDER_MAD = {"render_anchor": 6, "render_video": 8}
-RENDER_ALL = {"render_anchor": 10, "render_video": 12}
+RENDER_SUBJECTS = {"render_anchor": 8, "render_video": 10}  # every variant but the oracle
+RENDER_ALL = {"render_anchor": 9, "render_video": 11}
 GENERATORS = {"train_t2i": 1, "train_motion_adapter": 1, "train_sparsectrl": 1}
 TRUTH = {"train_video_judge": 1, "judge_truth": 1}  # the demo video judge and the judged ground truth
 
 
 def scored(rows):
-    """`rows` evaluate jobs (table rows of one variant and subject: 7 variants x 2 subjects in all) and the table."""
+    """`rows` evaluate jobs (table rows of one variant and subject: 6 variants x 2 subjects and the oracle's one in
+    all) and the table."""
     return {"evaluate": rows, "metrics_table": 1}
 
 
@@ -386,7 +391,8 @@ RERUNS_ALL = {
     **scored(10),  # the four render variants from MAD's full motion frames, and those frames
 }
 MAD_MODELS = {"train_mad": 1, "finetune_mad": 2, "decode_mad": 4, "all": 1, **RENDER_MAD, **scored(10)}
-MAD_ALL = {**MAD_MODELS, "decode_mad": 8, **RENDER_ALL, **scored(14)}  # every variant
+MAD_SUBJECTS = {**MAD_MODELS, "decode_mad": 6, **RENDER_SUBJECTS, **scored(12)}  # every variant that reads fMRI
+MAD_ALL = {**MAD_MODELS, "decode_mad": 7, **RENDER_ALL, **scored(13)}  # every variant
 VAE_ALL = {"train_vae": 1, "encode_latents": 2, **GENERATORS, **MAD_ALL}
 
 
@@ -408,7 +414,7 @@ VAE_ALL = {"train_vae": 1, "encode_latents": 2, **GENERATORS, **MAD_ALL}
                 **TRUTH,
             },
         ),
-        ({"preprocess": {"detrend_order": 3}}, {"preprocess_fmri": 2, "ridge": 6, **RERUNS_ALL, **MAD_ALL}),
+        ({"preprocess": {"detrend_order": 3}}, {"preprocess_fmri": 2, "ridge": 6, **RERUNS_ALL, **MAD_SUBJECTS}),
         (
             {"clips": {"size": 16}},
             {
@@ -424,7 +430,7 @@ VAE_ALL = {"train_vae": 1, "encode_latents": 2, **GENERATORS, **MAD_ALL}
         ),
         (
             {"embed": {"tokens": 24}},
-            {"embed_text": 3, "ridge": 6, **GENERATORS, **RERUNS_ALL, **MAD_MODELS, **RENDER_ALL, **scored(14)},
+            {"embed_text": 3, "ridge": 6, **GENERATORS, **RERUNS_ALL, **MAD_MODELS, **RENDER_ALL, **scored(13)},
         ),
         ({"sad": {"loss": {"soft_clip": 0.5}}}, RERUNS_ALL),
         ({"sad": {"pretrain": {"epochs": 1}}}, RERUNS_ALL),
@@ -470,24 +476,24 @@ VAE_ALL = {"train_vae": 1, "encode_latents": 2, **GENERATORS, **MAD_ALL}
             {"mad": {"finetune": {"epochs": 3}}},
             {"finetune_mad": 2, "decode_mad": 4, "all": 1, **RENDER_MAD, **scored(10)},
         ),
-        ({"mad": {"decode": {"batch_size": 8}}}, {"decode_mad": 8, "all": 1, **RENDER_ALL, **scored(14)}),
+        ({"mad": {"decode": {"batch_size": 8}}}, {"decode_mad": 7, "all": 1, **RENDER_ALL, **scored(13)}),
         ({"mad": {"motion": {"source": "sad_decoded"}}}, {"decode_sad_train": 2, **MAD_MODELS}),
-        ({"t2i": {"condition_drop": 0.2}}, {**GENERATORS, "all": 1, **RENDER_ALL, **scored(12)}),
+        ({"t2i": {"condition_drop": 0.2}}, {**GENERATORS, "all": 1, **RENDER_ALL, **scored(11)}),
         (
             {"motion_adapter": {"condition_drop": 0.2}},
-            {"train_motion_adapter": 1, "train_sparsectrl": 1, "all": 1, "render_video": 12, **scored(12)},
+            {"train_motion_adapter": 1, "train_sparsectrl": 1, "all": 1, "render_video": 11, **scored(11)},
         ),
         (
             {"sparsectrl": {"train": {"epochs": 2}}},
-            {"train_sparsectrl": 1, "all": 1, "render_video": 12, **scored(12)},
+            {"train_sparsectrl": 1, "all": 1, "render_video": 11, **scored(11)},
         ),
-        ({"render": {"anchor": {"strength": 0.7}}}, {"all": 1, **RENDER_ALL, **scored(12)}),
-        ({"render": {"video": {"steps": 3}}}, {"all": 1, "render_video": 12, **scored(12)}),
+        ({"render": {"anchor": {"strength": 0.7}}}, {"all": 1, **RENDER_ALL, **scored(11)}),
+        ({"render": {"video": {"steps": 3}}}, {"all": 1, "render_video": 11, **scored(11)}),
         ({"render": {"ablation_clips": 10}}, {"all": 1, "render_anchor": 4, "render_video": 6, **scored(6)}),
-        ({"probe": {"train": {"epochs": 2}}}, {"train_probe": 1, "all": 1, **scored(14)}),
-        ({"video_judge": {"train": {"epochs": 2}}}, {**TRUTH, "all": 1, **scored(14)}),
-        ({"evaluation": {"size": 24}}, {"judge_truth": 1, "all": 1, **scored(14)}),
-        ({"evaluation": {"epe_size": 48}}, {"all": 1, **scored(14)}),
+        ({"probe": {"train": {"epochs": 2}}}, {"train_probe": 1, "all": 1, **scored(13)}),
+        ({"video_judge": {"train": {"epochs": 2}}}, {**TRUTH, "all": 1, **scored(13)}),
+        ({"evaluation": {"size": 24}}, {"judge_truth": 1, "all": 1, **scored(13)}),
+        ({"evaluation": {"epe_size": 48}}, {"all": 1, **scored(13)}),
         ({"evaluation": {"sample_clips": 3}}, {"all": 1, "metrics_table": 1}),
         ({"resources": {"train_sad": {"mem_mb": 9000}}}, {}),
         ({"captions": {"semminer": {"temperature": 0.7}}}, {}),  # captions are imported: SemMiner's knobs are unread

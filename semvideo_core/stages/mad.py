@@ -435,12 +435,12 @@ def finetune_mad(
 def predict_latents(variant: str, fmri_path, inputs: dict, settings: dict) -> tuple[torch.Tensor, list[str], dict]:
     """Test-clip latents [N, T, C, h, w] of one subject and variant, their clip ids and a record of how.
     inputs: full - model, sad_motion; no_motion - model, motion (for its `empty`); ridge - train_latents;
-    oracle - test_latents."""
+    oracle - test_latents (every test clip; it reads no fMRI, `fmri_path` None)."""
+    if variant == "oracle":
+        latents, ids = read_clip_array(inputs["test_latents"], "latents")
+        return torch.from_numpy(latents.astype(np.float32)), ids, {}
     fmri = read_fmri(fmri_path)
     test = torch.from_numpy(fmri.test)
-    if variant == "oracle":
-        latents, _ = read_clip_array(inputs["test_latents"], "latents", fmri.test_ids)
-        return torch.from_numpy(latents.astype(np.float32)), fmri.test_ids, {}
     if variant == "ridge":
         latents, _ = read_clip_array(inputs["train_latents"], "latents", fmri.train_ids)
         targets = latents.reshape(len(latents), -1).astype(np.float32)
