@@ -2,7 +2,8 @@
 
 from semvideo_core.logs import log_to_file
 from semvideo_core.stages.data import cc2017_raw
+from semvideo_core.threads import confine_threads
 
-with log_to_file(snakemake.log[0], threads=snakemake.threads):
+with log_to_file(snakemake.log[0], threads=snakemake.threads), confine_threads(snakemake.threads):
     params = snakemake.params
     cc2017_raw(params.raw_dir, params.files, params.download_url, snakemake.output[0])

@@ -1,12 +1,10 @@
 """Rule evaluate: the ten metrics (and on the demo the scene probe) per test clip of one reconstruction."""
 
-import torch
-
 from semvideo_core.logs import log_to_file
 from semvideo_core.stages.evaluate import evaluate
+from semvideo_core.threads import confine_threads
 
-with log_to_file(snakemake.log[0], threads=snakemake.threads):
-    torch.set_num_threads(snakemake.threads)
+with log_to_file(snakemake.log[0], threads=snakemake.threads), confine_threads(snakemake.threads):
     inputs = {k: snakemake.input[k] for k in ("reconstruction", "truth", "judged", "probe", "ground_truth") if k in snakemake.input.keys()}
     evaluate(
         inputs,

@@ -1,12 +1,10 @@
 """Rule finetune_mad: per-subject MAD fine-tuning (resumes from its state folder)."""
 
-import torch
-
 from semvideo_core.logs import log_to_file
 from semvideo_core.stages.mad import finetune_mad
+from semvideo_core.threads import confine_threads
 
-with log_to_file(snakemake.log[0], threads=snakemake.threads):
-    torch.set_num_threads(snakemake.threads)
+with log_to_file(snakemake.log[0], threads=snakemake.threads), confine_threads(snakemake.threads):
     settings = {k: snakemake.params[k] for k in ("loss", "motion", "finetune", "select_best", "calibrate")}
     decoded = list(snakemake.input.decoded)
     finetune_mad(

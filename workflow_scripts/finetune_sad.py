@@ -1,12 +1,10 @@
 """Rule finetune_sad: per-subject fine-tuning of the pretrained SAD (resumes from its state folder)."""
 
-import torch
-
 from semvideo_core.logs import log_to_file
 from semvideo_core.stages.sad import finetune_sad
+from semvideo_core.threads import confine_threads
 
-with log_to_file(snakemake.log[0], threads=snakemake.threads):
-    torch.set_num_threads(snakemake.threads)
+with log_to_file(snakemake.log[0], threads=snakemake.threads), confine_threads(snakemake.threads):
     finetune_sad(
         snakemake.input.pretrained,
         snakemake.input.fmri,

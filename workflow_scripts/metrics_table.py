@@ -2,8 +2,9 @@
 
 from semvideo_core.logs import log_to_file
 from semvideo_core.stages.tables import metrics_table
+from semvideo_core.threads import confine_threads
 
-with log_to_file(snakemake.log[0], threads=snakemake.threads):
+with log_to_file(snakemake.log[0], threads=snakemake.threads), confine_threads(snakemake.threads):
     metrics_table(
         dict(zip((tuple(key) for key in snakemake.params.rows), snakemake.input.clips)),
         snakemake.params.judges,

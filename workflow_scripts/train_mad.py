@@ -1,12 +1,10 @@
 """Rule train_mad: multi-subject MAD pretraining (resumes from its state folder)."""
 
-import torch
-
 from semvideo_core.logs import log_to_file
 from semvideo_core.stages.mad import train_mad
+from semvideo_core.threads import confine_threads
 
-with log_to_file(snakemake.log[0], threads=snakemake.threads):
-    torch.set_num_threads(snakemake.threads)
+with log_to_file(snakemake.log[0], threads=snakemake.threads), confine_threads(snakemake.threads):
     settings = {
         k: snakemake.params[k]
         for k in (

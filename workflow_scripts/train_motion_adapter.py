@@ -1,12 +1,10 @@
 """Rule train_motion_adapter: the demo's MotionAdapter, trained with the t2i UNet frozen (resumes)."""
 
-import torch
-
 from semvideo_core.logs import log_to_file
 from semvideo_core.stages.cvr import train_motion_adapter
+from semvideo_core.threads import confine_threads
 
-with log_to_file(snakemake.log[0], threads=snakemake.threads):
-    torch.set_num_threads(snakemake.threads)
+with log_to_file(snakemake.log[0], threads=snakemake.threads), confine_threads(snakemake.threads):
     train_motion_adapter(
         snakemake.input.latents,
         snakemake.input.holistic,

@@ -1,12 +1,10 @@
 """Rule train_sad: multi-subject SAD pretraining for one caption level (resumes from its state folder)."""
 
-import torch
-
 from semvideo_core.logs import log_to_file
 from semvideo_core.stages.sad import train_sad
+from semvideo_core.threads import confine_threads
 
-with log_to_file(snakemake.log[0], threads=snakemake.threads):
-    torch.set_num_threads(snakemake.threads)
+with log_to_file(snakemake.log[0], threads=snakemake.threads), confine_threads(snakemake.threads):
     settings = {k: snakemake.params[k] for k in ("model", "loss", "pretrain", "val_fraction")}
     train_sad(
         list(snakemake.input.fmri), snakemake.input.embeds, settings, snakemake.output.weights, snakemake.params.state

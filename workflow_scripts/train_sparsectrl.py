@@ -1,12 +1,10 @@
 """Rule train_sparsectrl: the demo's SparseCtrl RGB model, trained with the motion UNet frozen (resumes)."""
 
-import torch
-
 from semvideo_core.logs import log_to_file
 from semvideo_core.stages.cvr import train_sparsectrl
+from semvideo_core.threads import confine_threads
 
-with log_to_file(snakemake.log[0], threads=snakemake.threads):
-    torch.set_num_threads(snakemake.threads)
+with log_to_file(snakemake.log[0], threads=snakemake.threads), confine_threads(snakemake.threads):
     train_sparsectrl(
         snakemake.input.latents,
         snakemake.input.holistic,

@@ -1,12 +1,10 @@
 """Rule train_video_judge: the demo video judge, trained on the ground-truth training clips (resumes from its state)."""
 
-import torch
-
 from semvideo_core.logs import log_to_file
 from semvideo_core.stages.judge import train_video_judge
+from semvideo_core.threads import confine_threads
 
-with log_to_file(snakemake.log[0], threads=snakemake.threads):
-    torch.set_num_threads(snakemake.threads)
+with log_to_file(snakemake.log[0], threads=snakemake.threads), confine_threads(snakemake.threads):
     train_video_judge(
         snakemake.input.train,
         snakemake.input.test,
