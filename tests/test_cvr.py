@@ -61,10 +61,15 @@ def _object(shape, colour, size, motion="left", x=0.5, y=0.5, speed=0.0):
     return dict(shape=shape, colour=colour, size=size, motion=motion, x=x, y=y, speed=speed)
 
 
-def test_shot_labels_follow_the_cut_and_the_largest_object_at_each_instant():
-    # Shot 1 (0-4 s, striped): a medium red square and a small blue star that grows by 80% over the shot, so the
-    # star's radius passes the square's (0.13) when 0.09 * (1 + 0.8 t / 4) > 0.13, i.e. after t = 2.22 s.
-    # Shot 2 (from 4 s, flat): one white hexagon.
+def test_shot_labels_follow_the_cut_and_the_object_covering_most_pixels_at_each_instant():
+    # Shot 1 (0-4 s, striped): a medium red square (half-side 0.8 x 0.13: area 2.56 x 0.13^2 = 0.0433 of the frame)
+    # at the left, and a small blue circle at the right that grows by 80% over the shot: area pi (0.09 (1 + 0.2 t))^2
+    # passes the square's after t = 1.52 s (its radius passes the square's 0.13 only after 2.22 s).
+    # Shot 2 (4-7 s, flat): a large white hexagon (area 2.598 x 0.17^2 = 0.0751) under a medium green circle at the
+    # same centre (0.0531): the hexagon keeps 0.0220 visible, so the circle is the largest on screen although the
+    # hexagon's radius is the larger.
+    # Shot 3 (from 7 s, gradient): a large cyan circle (radius 0.17) centred 0.05 beyond the left edge, so that only
+    # the segment r^2 acos(d / r) - d sqrt(r^2 - d^2) = 0.0287 is on screen, and a medium yellow square inside (0.0433).
     shots = [
         dict(
             offset_s=0,
@@ -72,7 +77,7 @@ def test_shot_labels_follow_the_cut_and_the_largest_object_at_each_instant():
             duration=4.0,
             background="striped",
             colours=["gray", "navy"],
-            objects=[_object("square", "red", "medium"), _object("star", "blue", "small", motion="grow")],
+            objects=[_object("square", "red", "medium", x=0.25), _object("circle", "blue", "small", "grow", x=0.75)],
         ),
         dict(
             offset_s=4,
@@ -80,15 +85,24 @@ def test_shot_labels_follow_the_cut_and_the_largest_object_at_each_instant():
             duration=3.0,
             background="flat",
             colours=["black", "gray"],
-            objects=[_object("hexagon", "white", "large")],
+            objects=[_object("hexagon", "white", "large"), _object("circle", "green", "medium")],
+        ),
+        dict(
+            offset_s=7,
+            start=7.0,
+            duration=3.0,
+            background="gradient",
+            colours=["black", "gray"],
+            objects=[_object("circle", "cyan", "large", x=-0.05), _object("square", "yellow", "medium", x=0.6)],
         ),
     ]
-    labels = shot_labels(shots, np.array([0.0, 2.0, 2.5, 3.9, 4.0, 6.0]))
+    labels = shot_labels(shots, np.array([0.0, 1.0, 2.0, 3.9, 4.0, 6.0, 7.5]))
     bg, colour, shape = LABELS["background"], LABELS["colour"], LABELS["shape"]
     square = (bg.index("striped"), colour.index("red"), shape.index("square"))
-    star = (bg.index("striped"), colour.index("blue"), shape.index("star"))
-    hexagon = (bg.index("flat"), colour.index("white"), shape.index("hexagon"))
-    assert [tuple(row) for row in labels] == [square, square, star, star, hexagon, hexagon]
+    circle = (bg.index("striped"), colour.index("blue"), shape.index("circle"))
+    on_top = (bg.index("flat"), colour.index("green"), shape.index("circle"))
+    inside = (bg.index("gradient"), colour.index("yellow"), shape.index("square"))
+    assert [tuple(row) for row in labels] == [square, square, circle, circle, on_top, on_top, inside]
 
 
 def test_probe_reads_frames_of_any_size():

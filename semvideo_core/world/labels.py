@@ -1,5 +1,6 @@
 """Per-frame scene labels of the demo world, from its ground truth: the background kind of the shot on screen and
-the colour and shape of its largest object at that instant. The scene probe learns to read them from pixels."""
+the colour and shape of its largest object at that instant - the one covering the most pixels, as a viewer sees it.
+The scene probe learns to read them from pixels."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import h5py
 import numpy as np
 
 from ..data.clips import clip_frame_indices
+from .render import shape_mask
 from .scenes import BACKGROUNDS, MOTIONS, OBJECT_COLOURS, SHAPES, SceneObject
 
 LABELS = {"background": BACKGROUNDS, "colour": tuple(OBJECT_COLOURS), "shape": SHAPES}
@@ -17,11 +19,22 @@ LABELS = {"background": BACKGROUNDS, "colour": tuple(OBJECT_COLOURS), "shape": S
 SCENE_CLASSES = tuple(f"{colour} {motion}" for motion in MOTIONS for colour in OBJECT_COLOURS)
 
 
+AREA_GRID = 128  # side of the grid on which objects' visible pixels are counted (the demo world's frame size)
+
+
 def _largest_object(shot: dict, t: float) -> SceneObject:
-    """The object of `shot` drawn largest at movie time t."""
+    """The object of `shot` that covers the most pixels at movie time t. Not the largest radius: at one radius a
+    circle covers 2.4 times a triangle's area, a later object hides what it is drawn over, and the frame's edge cuts
+    an object off; a probe reading pixels cannot see a radius (the first object wins a tie)."""
     objects = [SceneObject(**obj) for obj in shot["objects"]]
     local = np.array([t - shot["start"]], np.float32)
-    return max(objects, key=lambda obj: float(obj.state(local, shot["duration"])[2][0]))
+    covered = np.zeros((AREA_GRID, AREA_GRID), bool)
+    visible = [0] * len(objects)
+    for i in reversed(range(len(objects))):  # the later objects are drawn on top
+        mask = shape_mask(objects[i], local, shot["duration"], AREA_GRID)[0]
+        visible[i] = int((mask & ~covered).sum())
+        covered |= mask
+    return objects[int(np.argmax(visible))]
 
 
 def _shot_at(shots: list[dict], t: float) -> dict:
