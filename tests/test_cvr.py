@@ -61,6 +61,17 @@ def _object(shape, colour, size, motion="left", x=0.5, y=0.5, speed=0.0):
     return dict(shape=shape, colour=colour, size=size, motion=motion, x=x, y=y, speed=speed)
 
 
+def _shot(start, duration, background, objects, colours=("black", "gray")):
+    return dict(
+        offset_s=int(start),
+        start=start,
+        duration=duration,
+        background=background,
+        colours=list(colours),
+        objects=objects,
+    )
+
+
 def test_shot_labels_follow_the_cut_and_the_object_covering_most_pixels_at_each_instant():
     # Shot 1 (0-4 s, striped): a medium red square (half-side 0.8 x 0.13: area 2.56 x 0.13^2 = 0.0433 of the frame)
     # at the left, and a small blue circle at the right that grows by 80% over the shot: area pi (0.09 (1 + 0.2 t))^2
@@ -70,31 +81,16 @@ def test_shot_labels_follow_the_cut_and_the_object_covering_most_pixels_at_each_
     # hexagon's radius is the larger.
     # Shot 3 (from 7 s, gradient): a large cyan circle (radius 0.17) centred 0.05 beyond the left edge, so that only
     # the segment r^2 acos(d / r) - d sqrt(r^2 - d^2) = 0.0287 is on screen, and a medium yellow square inside (0.0433).
+    red_square = _object("square", "red", "medium", x=0.25)
+    growing_blue_circle = _object("circle", "blue", "small", "grow", x=0.75)
+    white_hexagon = _object("hexagon", "white", "large")
+    green_circle_on_top = _object("circle", "green", "medium")
+    cyan_circle_off_edge = _object("circle", "cyan", "large", x=-0.05)
+    yellow_square = _object("square", "yellow", "medium", x=0.6)
     shots = [
-        dict(
-            offset_s=0,
-            start=0.0,
-            duration=4.0,
-            background="striped",
-            colours=["gray", "navy"],
-            objects=[_object("square", "red", "medium", x=0.25), _object("circle", "blue", "small", "grow", x=0.75)],
-        ),
-        dict(
-            offset_s=4,
-            start=4.0,
-            duration=3.0,
-            background="flat",
-            colours=["black", "gray"],
-            objects=[_object("hexagon", "white", "large"), _object("circle", "green", "medium")],
-        ),
-        dict(
-            offset_s=7,
-            start=7.0,
-            duration=3.0,
-            background="gradient",
-            colours=["black", "gray"],
-            objects=[_object("circle", "cyan", "large", x=-0.05), _object("square", "yellow", "medium", x=0.6)],
-        ),
+        _shot(0.0, 4.0, "striped", [red_square, growing_blue_circle], colours=("gray", "navy")),
+        _shot(4.0, 3.0, "flat", [white_hexagon, green_circle_on_top]),
+        _shot(7.0, 3.0, "gradient", [cyan_circle_off_edge, yellow_square]),
     ]
     labels = shot_labels(shots, np.array([0.0, 1.0, 2.0, 3.9, 4.0, 6.0, 7.5]))
     bg, colour, shape = LABELS["background"], LABELS["colour"], LABELS["shape"]
