@@ -126,6 +126,19 @@ def test_bad_config_stops_before_any_job(tmp_path, override, message):
     assert not (tmp_path / "data").exists()
 
 
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        ("videos/demo/oracle/subject1/video.h5", "oracle/subject1: oracle needs no fMRI; it is built once, as truth"),
+        ("predictions/demo/full/truth/motion_frames.h5", "full/truth: truth stands for no subject, only in oracle"),
+    ],
+)
+def test_a_variant_under_the_wrong_subject_names_the_path(tmp_path, target, message):
+    result = snakemake(tmp_path, "-n", target, check=False)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+
+
 def _real_data_config(tmp_path, name) -> Path:
     """configs/<name> with an empty raw folder and stand-in model folders (weight folders are inputs)."""
     raw = tmp_path / "raw"
