@@ -95,3 +95,24 @@ UNCONFIGURED = {
     "MinerConfig": ["api_key_env", "base_url"],  # from captions.semminer.server
     "PreprocessConfig": ["lag_trs"],  # per dataset (demo.lag_trs, cc2017.lag_trs)
 }
+
+
+def _subschemas(node, path=""):
+    """(path, schema) of every schema in the tree: the values of properties and $defs, and items."""
+    yield path, node
+    for key in ("properties", "$defs"):
+        for name, child in node.get(key, {}).items():
+            yield from _subschemas(child, f"{path}/{key}/{name}")
+    if isinstance(node.get("items"), dict):
+        yield from _subschemas(node["items"], f"{path}/items")
+
+
+def test_every_schema_key_is_a_json_schema_keyword():
+    """An unquoted comma in a YAML flow mapping ({..., description: a, b}) splits the description into stray keys,
+    which JSON Schema ignores silently; the check is against jsonschema's own list of the draft's keywords."""
+    from jsonschema import Draft202012Validator
+
+    annotations = {"$schema", "$defs", "$id", "$comment", "title", "description", "default", "examples"}
+    keywords = set(Draft202012Validator.VALIDATORS) | annotations
+    stray = {path: sorted(set(node) - keywords) for path, node in _subschemas(SCHEMA) if set(node) - keywords}
+    assert stray == {}
