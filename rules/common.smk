@@ -313,6 +313,12 @@ def mad_decode_settings(variant):
 def probe_settings():
     section = dict(config["probe"])
     section["degrade_size"] = section["degrade_size"] or config["latents"]["size"]
+    if section["dense_stage"] >= len(section["channels"]):
+        raise ValueError(
+            f"config: probe.dense_stage {section['dense_stage']} is not one of the {len(section['channels'])} stages"
+        )
+    if section["colour_readout"] == "dense" and not section["dense_weight"]:
+        raise ValueError("config: probe.colour_readout dense reads the dense maps; it needs probe.dense_weight > 0")
     return section
 
 

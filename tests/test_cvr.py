@@ -37,9 +37,9 @@ from semvideo_core.stages.cvr import (
     train_sparsectrl,
     train_t2i,
 )
-from semvideo_core.stages.probe import accuracy, classify_frames
+from semvideo_core.stages.probe import _jitter, _recolour, accuracy, classify_frames
 from semvideo_core.training import TrainingStopped
-from semvideo_core.world.labels import LABELS, shot_labels
+from semvideo_core.world.labels import LABELS, shot_label_maps, shot_labels
 
 UNET = dict(
     block_out_channels=[8, 16], layers_per_block=1, cross_attention_levels=1, norm_num_groups=4, attention_head_dim=4
@@ -101,14 +101,74 @@ def test_shot_labels_follow_the_cut_and_the_object_covering_most_pixels_at_each_
     assert [tuple(row) for row in labels] == [square, square, circle, circle, on_top, on_top, inside]
 
 
+def test_label_maps_hold_the_object_on_top_at_each_pixel_and_zero_on_the_background():
+    # A large white hexagon (radius 0.17, angle 0: flat sides at x = +-0.866 x 0.17 = +-0.147 from its centre) under
+    # a medium green circle (radius 0.13), both centred in a 100-pixel frame (pixel centres at (i + 0.5) / 100).
+    shots = [_shot(0.0, 3.0, "flat", [_object("hexagon", "white", "large"), _object("circle", "green", "medium")])]
+    maps = shot_label_maps(shots, np.array([1.0]), 100)[0]  # [100, 100, 2]
+    colour, shape = LABELS["colour"], LABELS["shape"]
+    circle = (shape.index("circle") + 1, colour.index("green") + 1)
+    hexagon = (shape.index("hexagon") + 1, colour.index("white") + 1)
+    assert tuple(maps[50, 50]) == circle  # 0.007 from the centre
+    assert tuple(maps[50, 64]) == hexagon  # 0.145: inside the hexagon's flat side, outside the circle
+    assert tuple(maps[34, 50]) == hexagon  # 0.155 towards a corner (0.17)
+    assert tuple(maps[50, 66]) == (0, 0) and tuple(maps[0, 0]) == (0, 0)  # 0.165 beyond the flat side; a corner
+
+
+def test_the_probes_augmentations_move_each_frames_label_maps_with_it():
+    """A frame whose grey level encodes its map: after the flips, shifts, channel permutations and quarter turns
+    the frame must still encode its (moved) map."""
+    rng = np.random.default_rng(0)
+    maps = rng.integers(0, 8, (6, 16, 16, 2), dtype=np.uint8)
+    frames = np.repeat(maps[..., :1] * 30, 3, axis=-1)
+    for augment in (_jitter, _recolour):
+        moved_frames, moved_maps = augment(frames, maps, rng)
+        assert not np.array_equal(moved_maps, maps)
+        np.testing.assert_array_equal(moved_frames, np.repeat(moved_maps[..., :1] * 30, 3, axis=-1))
+
+
 def test_probe_reads_frames_of_any_size():
-    probe = SceneProbe(ProbeConfig(size=32, channels=[4, 8])).eval()
+    probe = SceneProbe(ProbeConfig(size=32, channels=[4, 8], dense_stage=0)).eval()
     logits = probe(torch.zeros(2, 3, 32, 32))
     assert {k: tuple(v.shape) for k, v in logits.items()} == {"background": (2, 4), "colour": (2, 8), "shape": (2, 7)}
+    dense = probe(torch.zeros(2, 3, 32, 32), dense=True)  # per 2 x 2 cell after the first stage: background + classes
+    assert tuple(dense["dense_shape"].shape) == (2, 8, 16, 16) and tuple(dense["dense_colour"].shape) == (2, 9, 16, 16)
     frames = np.random.default_rng(0).integers(0, 256, (3, 2, 48, 48, 3), dtype=np.uint8)
     labels = classify_frames(probe, frames, batch_size=4)
     assert labels.shape == (3, 2, 3)
     assert accuracy(labels, labels) == {"background": 1.0, "colour": 1.0, "shape": 1.0}
+
+
+class _FixedMaps(torch.nn.Module):
+    def __init__(self, maps):
+        super().__init__()
+        self.maps = maps
+
+    def forward(self, pixels):
+        return self.maps.expand(len(pixels), -1, -1, -1)
+
+
+def test_the_probe_reads_the_colour_that_covers_the_most_cells_not_the_pooled_heads():
+    """Dense readout: the pooled colour head says magenta everywhere; the dense map says blue in 3 of 4 cells and red
+    in 1, so blue (the largest object's colour) is read; with colour_readout head, the head's magenta."""
+    colour = LABELS["colour"]
+    probe = SceneProbe(
+        ProbeConfig(size=8, channels=[4, 4], dense_stage=1, colour_readout="dense")
+    ).eval()  # 2 x 2 cells
+    with torch.no_grad():
+        for head in (probe.heads["colour"], probe.dense_heads["colour"]):
+            head.weight.zero_()
+            head.bias.zero_()
+        probe.heads["colour"].bias[colour.index("magenta")] = 5.0
+        probe.dense_heads["colour"].bias[colour.index("blue") + 1] = 5.0  # class 0 of the map is the background
+        probe.dense_heads["colour"].weight[colour.index("red") + 1, 0] = 100.0  # red where channel 0 fires
+    maps = torch.zeros(1, 4, 2, 2)
+    maps[0, 0, 0, 1] = 1.0  # channel 0 fires in one of the four cells
+    probe.stages[1] = _FixedMaps(maps)
+    frames = np.zeros((2, 8, 8, 3), np.uint8)
+    assert classify_frames(probe, frames)[:, 1].tolist() == [colour.index("blue")] * 2
+    probe.config.colour_readout = "head"
+    assert classify_frames(probe, frames)[:, 1].tolist() == [colour.index("magenta")] * 2
 
 
 def test_denoising_loss_is_the_closed_form_noising_error():

@@ -115,6 +115,8 @@ def test_default_config_dry_run_shows_demo_world(tmp_path):
         ({"evaluation": {"frames": 5}}, "evaluation.frames must be even"),
         ({"mad": {"init": "ridge"}}, "it needs mad.model.linear_readout true"),
         ({"evaluation": {"variants": ["oracle"]}, "render": {"variants": ["full"]}}, "render.variants does not render"),
+        ({"probe": {"dense_weight": 0}}, "probe.colour_readout dense reads the dense maps"),
+        ({"probe": {"dense_stage": 4}}, "probe.dense_stage 4 is not one of the 4 stages"),
     ],
 )
 def test_bad_config_stops_before_any_job(tmp_path, override, message):

@@ -57,6 +57,20 @@ def shot_labels(shots: list[dict], times: np.ndarray) -> np.ndarray:
     return labels
 
 
+def shot_label_maps(shots: list[dict], times: np.ndarray, size: int) -> np.ndarray:
+    """What covers each pixel at movie times `times`: uint8 [len(times), size, size, 2], the shape and the colour of
+    the object on top (indices into LABELS' shape and colour, plus 1), 0 where the background shows. Dense targets
+    for the probe: every object of a frame teaches it shapes, not only the largest."""
+    maps = np.zeros((len(times), size, size, 2), np.uint8)
+    for row, t in enumerate(times):
+        shot = _shot_at(shots, t)
+        local = np.array([t - shot["start"]], np.float32)
+        for obj in (SceneObject(**o) for o in shot["objects"]):  # the later objects are drawn on top
+            mask = shape_mask(obj, local, shot["duration"], size)[0]
+            maps[row][mask] = (SHAPES.index(obj.shape) + 1, LABELS["colour"].index(obj.colour) + 1)
+    return maps
+
+
 def _clip_shots(ground_truth, clip_ids: list[str], protocol: str, fps: float, clip_seconds: float):
     """(shots, frame times in seconds) of every clip of `clip_ids`, sampled as the clip files sample them."""
     with h5py.File(ground_truth, "r") as handle:
@@ -87,3 +101,11 @@ def clip_scene_classes(ground_truth, clip_ids: list[str], protocol: str, fps: fl
         largest = _largest_object(_shot_at(shots, t), t)
         classes.append(MOTIONS.index(largest.motion) * len(OBJECT_COLOURS) + list(OBJECT_COLOURS).index(largest.colour))
     return np.array(classes, np.int64)
+
+
+def clip_label_maps(
+    ground_truth, clip_ids: list[str], protocol: str, fps: float, clip_seconds: float, size: int
+) -> np.ndarray:
+    """shot_label_maps [N, T, size, size, 2] of every frame of `clip_ids`, sampled as the clip files sample them."""
+    shots = _clip_shots(ground_truth, clip_ids, protocol, fps, clip_seconds)
+    return np.stack([shot_label_maps(clip_shots, times, size) for clip_shots, times in shots])
