@@ -172,8 +172,10 @@ def train_probe(clips_path, test_clips_path, ground_truth, labelling: dict, sett
             "scene probe on ground-truth test frames: %s (chance %s) -> %s", scores, extra["test_chance"], out_path
         )
 
-    identity = hashlib.sha256(
-        frames[train_rows].tobytes() + labels.tobytes() + json.dumps([settings, labelling], sort_keys=True).encode()
-    ).hexdigest()
-    train(probe, loss_fn, plan, phase, state_dir, validate, "scene probe", identity=identity[:16], save=save)
+    identity = hashlib.sha256(json.dumps([settings, labelling], sort_keys=True).encode())
+    for array in (frames[train_rows], labels, train_maps):  # the targets too: a checkpoint never resumes on others
+        identity.update(np.ascontiguousarray(array))
+    train(
+        probe, loss_fn, plan, phase, state_dir, validate, "scene probe", identity=identity.hexdigest()[:16], save=save
+    )
     return scores
