@@ -8,7 +8,8 @@ targets, the schema's SAD defaults), then prints, per level, the mean over subje
 test clips (identical captions count as one candidate) for SAD (refined, and its MLP's output) and ridge, chance,
 and the noise ceiling: ridge fit
 on the world's noise-free voxel responses (same voxels, same clips), the best a linear read-out of these voxels
-could reach without measurement noise.
+could reach without measurement noise. Then, per level, how close each decoder comes to the targets feature by
+feature: the mean per-feature correlation across test clips and the variance-weighted R².
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ def main() -> None:
     for row in rows:
         scores[(row["variant"], row["level"])].append(float(row["top1"]))
         scores[("chance", row["level"])].append(float(row["chance"]))
+        for column in ("r", "r2"):
+            scores[(row["variant"], row["level"], column)].append(float(row[column]))
     levels = sorted({row["level"] for row in rows}, key=["anchor", "motion", "holistic"].index)
     subjects = sorted({row["subject"] for row in rows})
     ceiling = {level: noise_free_ceiling(args.workdir, level, subjects) for level in levels}
@@ -98,6 +101,15 @@ def main() -> None:
         print(
             f"{level:<10} {mean('sad'):>7.3f} {mean('sad_mlp'):>8.3f} {mean('ridge'):>7.3f} {mean('chance'):>7.3f} "
             f"{ceiling[level]:>8.3f}"
+        )
+    print("regression, mean over subjects: per-feature correlation across test clips r, and R² (< 0: farther from")
+    print("the truth than the test clips' mean caption)")
+    print(f"{'level':<10} {'SAD r':>7} {'R²':>7} {'MLP r':>7} {'R²':>7} {'ridge r':>8} {'R²':>7}")
+    for level in levels:
+        mean = lambda *key: sum(scores[key]) / len(scores[key])  # noqa: E731
+        cells = [mean(variant, level, column) for variant in ("sad", "sad_mlp", "ridge") for column in ("r", "r2")]
+        print(
+            f"{level:<10} " + " ".join(f"{cell:>7.3f}" if i != 4 else f"{cell:>8.3f}" for i, cell in enumerate(cells))
         )
 
 

@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 from semvideo_core.backends.text import load_text_encoder, save_tiny_clip
 from semvideo_core.io.captions import write_captions
 from semvideo_core.io.embeddings import load_embeddings, write_embeddings
+from semvideo_core.metrics.regression import feature_correlation, r_squared
 from semvideo_core.metrics.retrieval import chance_top1, top1_accuracy
 from semvideo_core.models.losses import SADLossWeights, sad_loss, soft_clip_loss
 from semvideo_core.models.sad import SAD, SADConfig, training_scheduler
@@ -290,6 +291,31 @@ def test_retrieval_counts_identical_captions_once():
     predictions = torch.tensor([[0.9, 0.1], [1.0, 0.0], [0.1, 0.9], [0.3, 0.9]])[:, None]
     assert top1_accuracy(predictions, targets) == 0.75  # clip 3's prediction is closest to clip 2's target
     assert chance_top1(targets) == pytest.approx(1 / 3)
+
+
+def test_retrieval_counts_identical_captions_once_among_many_clips():
+    """Beyond 25 rows torch.cdist measures through a matrix product, which puts identical rows apart; counted as
+    rivals, a scene's other clips made a perfect decode miss (README, "Semantics": the retrieval numbers before)."""
+    scenes = torch.randn(15, 4, 16, generator=torch.Generator().manual_seed(0))
+    targets = scenes.repeat(2, 1, 1)  # 30 clips, each scene's caption twice
+    assert top1_accuracy(targets, targets) == 1.0
+    assert chance_top1(targets) == pytest.approx(1 / 15)
+
+
+def test_regression_scores_match_numpy_and_scikit_learn():
+    from sklearn.metrics import r2_score
+
+    generator = torch.Generator().manual_seed(0)
+    targets = torch.randn(20, 3, 4, generator=generator)
+    targets[:, 0, 0] = 0.5  # a feature constant across clips (a padding token): no r, and no weight in R²
+    predictions = 0.6 * targets + 0.8 * torch.randn(20, 3, 4, generator=generator)
+    x, y = predictions.flatten(1).numpy(), targets.flatten(1).numpy()
+    expected_r = np.mean([np.corrcoef(x[:, j], y[:, j])[0, 1] for j in range(1, x.shape[1])])
+    assert feature_correlation(predictions, targets) == pytest.approx(expected_r, abs=1e-6)
+    assert r_squared(predictions, targets) == pytest.approx(r2_score(y, x, multioutput="variance_weighted"), abs=1e-6)
+    mean = targets.mean(0, keepdim=True).expand_as(targets)
+    assert r_squared(mean, targets) == pytest.approx(0.0, abs=1e-9)  # the test set's own mean scores 0
+    assert r_squared(targets, targets) == 1.0 and feature_correlation(targets, targets) == pytest.approx(1.0)
 
 
 def test_tiny_clip_uses_the_real_clip_tokenizer_and_loads_back(tmp_path):

@@ -28,6 +28,7 @@ from ..io.atomic import atomic_output
 from ..io.captions import read_captions
 from ..io.embeddings import embedding_keys, load_embeddings, write_embeddings
 from ..io.fmri import read_fmri
+from ..metrics.regression import feature_correlation, r_squared
 from ..metrics.retrieval import chance_top1, top1_accuracy
 from ..models import losses
 from ..models import sad as sad_model
@@ -266,9 +267,11 @@ def ridge(fmri_path, embeds_path, out_path, settings: dict) -> float:
 
 
 def semantic_retrieval(prediction_paths: list, embed_paths: list, out_path) -> list[dict]:
-    """CSV of variant, subject, level, n_test, top1, chance for predictions at
+    """CSV of variant, subject, level, n_test, top1, chance, r, r2 for predictions at
     predictions/{dataset}/{variant}/{subject}/{level}.safetensors, scored against the embed_text output of their
-    level; SAD's MLP-only estimate (`embeds_mlp`) is scored as variant sad_mlp."""
+    level (r: the mean per-feature correlation across test clips; r2: variance-weighted R², below 0 when the decodes
+    are farther from the truth than the mean target); SAD's MLP-only estimate (`embeds_mlp`) is scored as variant
+    sad_mlp."""
     embed_files = {Path(p).stem: p for p in embed_paths}
     targets = {level: load_embeddings(p) for level, p in embed_files.items()}
     rows = []
@@ -295,10 +298,14 @@ def semantic_retrieval(prediction_paths: list, embed_paths: list, out_path) -> l
                     "n_test": len(clip_ids),
                     "top1": round(top1_accuracy(predicted, own), 4),
                     "chance": round(chance_top1(own), 4),
+                    "r": round(feature_correlation(predicted, own), 4),
+                    "r2": round(r_squared(predicted, own), 4),
                 }
             )
     with atomic_output(out_path) as tmp, open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["variant", "subject", "level", "n_test", "top1", "chance"])
+        writer = csv.DictWriter(
+            handle, fieldnames=["variant", "subject", "level", "n_test", "top1", "chance", "r", "r2"]
+        )
         writer.writeheader()
         writer.writerows(rows)
     return rows

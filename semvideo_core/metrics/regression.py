@@ -1,0 +1,34 @@
+"""How close decoded embeddings come to their targets feature by feature, across the test clips. Retrieval
+(retrieval.py) only ranks: a decoder can pick a clip's own caption out of the others and still lie farther from
+every caption than the mean caption does, which is what a generator conditioned on the decode sees."""
+
+from __future__ import annotations
+
+import torch
+
+
+def _varies(values: torch.Tensor) -> torch.Tensor:
+    """[N, F] -> [F] bool: the feature varies across the N clips by more than float rounding of its size."""
+    return (values - values.mean(0)).norm(dim=0) > 1e-9 * values.norm(dim=0)
+
+
+def feature_correlation(predictions: torch.Tensor, targets: torch.Tensor) -> float:
+    """[N, ...] x [N, ...] -> the mean over features (token x channel) of the Pearson correlation across the N clips
+    of prediction and target; features constant across the clips in either are left out (their r is undefined)."""
+    x = predictions.flatten(1).double()
+    y = targets.flatten(1).double()
+    live = _varies(x) & _varies(y)
+    x, y = x - x.mean(0), y - y.mean(0)
+    scale = x.norm(dim=0) * y.norm(dim=0)
+    return ((x * y).sum(0)[live] / scale[live]).mean().item() if live.any() else float("nan")
+
+
+def r_squared(predictions: torch.Tensor, targets: torch.Tensor) -> float:
+    """1 - (squared error summed over clips and features) / (the targets' squared deviation from their mean over
+    the clips, summed the same way), over the features that vary across the clips: scikit-learn's variance-weighted
+    R². Below 0: the decodes are farther from the truth than the test clips' mean target."""
+    x = predictions.flatten(1).double()
+    y = targets.flatten(1).double()
+    spread = ((y - y.mean(0)) ** 2).sum(0)
+    live = _varies(y)
+    return (1 - ((x - y) ** 2).sum(0)[live].sum() / spread[live].sum()).item() if live.any() else float("nan")
