@@ -220,7 +220,7 @@ def test_tiny_world_runs_end_to_end(tiny_run):
 
 def test_tiny_world_decoders_beat_chance(tiny_run):
     """A wrong lag or clip-id pairing decodes at chance: SAD's read-out (its MLP, variant sad_mlp) and ridge must
-    beat it on average over subjects and levels. SAD's Refineformer output (variant sad) is not held to it: on this
+    beat it on average over subjects and levels, and ridge's decodes correlate with the truth feature by feature. SAD's Refineformer output (variant sad) is not held to it: on this
     small world it stays at chance (README, "Semantics")."""
     with open(tiny_run / "results" / "demo" / "semantic_retrieval.csv") as handle:
         table = list(csv.DictReader(handle))
@@ -235,6 +235,8 @@ def test_tiny_world_decoders_beat_chance(tiny_run):
         rows = [r for r in table if r["variant"] == variant]
         gains = [float(r["top1"]) - float(r["chance"]) for r in rows]
         assert np.mean(gains) > 0.02 and sum(g > 0 for g in gains) >= 4, (variant, rows)
+    ridge_r = [float(r["r"]) for r in table if r["variant"] == "ridge"]  # unrelated decodes: r about 0
+    assert np.mean(ridge_r) > 0.03 and min(ridge_r) > 0, ridge_r
 
 
 def identification(predicted: np.ndarray, truth: np.ndarray, mean: np.ndarray) -> float:
