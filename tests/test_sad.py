@@ -318,6 +318,33 @@ def test_regression_scores_match_numpy_and_scikit_learn():
     assert r_squared(targets, targets) == 1.0 and feature_correlation(targets, targets) == pytest.approx(1.0)
 
 
+def test_a_decode_that_is_not_finite_scores_nothing():
+    targets = torch.eye(3)[:, None]  # 3 clips, 1 token
+    predictions = targets.clone()
+    predictions[2] = float("nan")
+    assert top1_accuracy(predictions, targets) == pytest.approx(2 / 3)  # NaN compares false: it had no rivals
+    assert math.isnan(feature_correlation(predictions, targets)) and math.isnan(r_squared(predictions, targets))
+
+
+def test_retrieval_table_scores_a_pooled_prediction_against_the_token_mean(tmp_path):
+    """`ridge.target: pooled` writes one token per clip; every score compares it with the targets' token mean."""
+    from sklearn.metrics import r2_score
+
+    from semvideo_core.stages.sad import semantic_retrieval
+
+    generator = torch.Generator().manual_seed(1)
+    targets = torch.randn(12, 3, 4, generator=generator)
+    pooled = targets.mean(1, keepdim=True) + 0.5 * torch.randn(12, 1, 4, generator=generator)
+    ids = [f"test1_{i}" for i in range(12)]
+    write_embeddings(tmp_path / "embeds" / "anchor.safetensors", {"embeds": targets}, ids)
+    prediction = tmp_path / "predictions" / "demo" / "ridge" / "subject1" / "anchor.safetensors"
+    write_embeddings(prediction, {"embeds": pooled}, ids)
+    (row,) = semantic_retrieval([prediction], [tmp_path / "embeds" / "anchor.safetensors"], tmp_path / "table.csv")
+    x, y = pooled[:, 0].numpy(), targets.mean(1).numpy()
+    assert row["r"] == pytest.approx(np.mean([np.corrcoef(x[:, j], y[:, j])[0, 1] for j in range(4)]), abs=1e-4)
+    assert row["r2"] == pytest.approx(r2_score(y, x, multioutput="variance_weighted"), abs=1e-4)
+
+
 def test_tiny_clip_uses_the_real_clip_tokenizer_and_loads_back(tmp_path):
     from open_clip.tokenizer import SimpleTokenizer
 

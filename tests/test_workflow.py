@@ -220,8 +220,9 @@ def test_tiny_world_runs_end_to_end(tiny_run):
 
 def test_tiny_world_decoders_beat_chance(tiny_run):
     """A wrong lag or clip-id pairing decodes at chance: SAD's read-out (its MLP, variant sad_mlp) and ridge must
-    beat it on average over subjects and levels, and ridge's decodes correlate with the truth feature by feature. SAD's Refineformer output (variant sad) is not held to it: on this
-    small world it stays at chance (README, "Semantics")."""
+    beat it on average over subjects and levels, and ridge's decodes correlate with the truth feature by feature.
+    SAD's Refineformer output (variant sad) is not held to it: on this small world it stays at chance (README,
+    "Semantics")."""
     with open(tiny_run / "results" / "demo" / "semantic_retrieval.csv") as handle:
         table = list(csv.DictReader(handle))
     assert {(r["variant"], r["subject"], r["level"]) for r in table} == {
@@ -595,7 +596,9 @@ def cc2017_mirror(tiny_world):
 
 def test_cc2017_missing_raw_files_stop_with_what_to_place_where(tmp_path):
     config = _cc2017_config(tmp_path, tmp_path / "empty_raw", None)
-    result = snakemake(tmp_path, "data/cc2017/fmri/subject1.h5", "--configfile", str(config), "--cores", "1", check=False)
+    result = snakemake(
+        tmp_path, "data/cc2017/fmri/subject1.h5", "--configfile", str(config), "--cores", "1", check=False
+    )
     assert result.returncode != 0
     log = (tmp_path / "logs" / "cc2017_raw.log").read_text()
     assert "files are missing under" in log and "stimuli/seg1.mp4" in log and "purr.purdue.edu" in log

@@ -6,6 +6,16 @@ from __future__ import annotations
 
 import torch
 
+from .retrieval import comparable_targets
+
+
+def _features(predictions: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both as float64 [N, F], the targets token-averaged for a pooled prediction; an error if they differ."""
+    targets = comparable_targets(predictions, targets)
+    if predictions.shape != targets.shape:
+        raise ValueError(f"predictions {tuple(predictions.shape)} do not match targets {tuple(targets.shape)}")
+    return predictions.flatten(1).double(), targets.flatten(1).double()
+
 
 def _varies(values: torch.Tensor) -> torch.Tensor:
     """[N, F] -> [F] bool: the feature varies across the N clips by more than float rounding of its size."""
@@ -14,9 +24,11 @@ def _varies(values: torch.Tensor) -> torch.Tensor:
 
 def feature_correlation(predictions: torch.Tensor, targets: torch.Tensor) -> float:
     """[N, ...] x [N, ...] -> the mean over features (token x channel) of the Pearson correlation across the N clips
-    of prediction and target; features constant across the clips in either are left out (their r is undefined)."""
-    x = predictions.flatten(1).double()
-    y = targets.flatten(1).double()
+    of prediction and target; features constant across the clips in either are left out (their r is undefined).
+    NaN if any value is not finite."""
+    x, y = _features(predictions, targets)
+    if not (x.isfinite().all() and y.isfinite().all()):
+        return float("nan")
     live = _varies(x) & _varies(y)
     x, y = x - x.mean(0), y - y.mean(0)
     scale = x.norm(dim=0) * y.norm(dim=0)
@@ -27,8 +39,7 @@ def r_squared(predictions: torch.Tensor, targets: torch.Tensor) -> float:
     """1 - (squared error summed over clips and features) / (the targets' squared deviation from their mean over
     the clips, summed the same way), over the features that vary across the clips: scikit-learn's variance-weighted
     R². Below 0: the decodes are farther from the truth than the test clips' mean target."""
-    x = predictions.flatten(1).double()
-    y = targets.flatten(1).double()
+    x, y = _features(predictions, targets)
     spread = ((y - y.mean(0)) ** 2).sum(0)
     live = _varies(y)
     return (1 - ((x - y) ** 2).sum(0)[live].sum() / spread[live].sum()).item() if live.any() else float("nan")

@@ -8,11 +8,17 @@ import torch
 import torch.nn.functional as F
 
 
-def similarity(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """[N, ...] x [M, ...] -> [N, M] cosine similarity of the flattened embeddings. A prediction with a single token
-    (a pooled baseline) is compared with the token mean of the targets."""
+def comparable_targets(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The targets in the predictions' form: a prediction with a single token (a pooled baseline, `ridge.target:
+    pooled`) is compared with the token mean of the targets."""
     if predictions.dim() == 3 and predictions.shape[1] == 1 and targets.shape[1] != 1:
-        targets = targets.mean(1, keepdim=True)
+        return targets.mean(1, keepdim=True)
+    return targets
+
+
+def similarity(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """[N, ...] x [M, ...] -> [N, M] cosine similarity of the flattened embeddings (see comparable_targets)."""
+    targets = comparable_targets(predictions, targets)
     return F.normalize(predictions.flatten(1).float(), dim=-1) @ F.normalize(targets.flatten(1).float(), dim=-1).T
 
 
@@ -24,10 +30,12 @@ def distinct(targets: torch.Tensor) -> torch.Tensor:
 
 
 def top1_accuracy(predictions: torch.Tensor, targets: torch.Tensor) -> float:
-    """Fraction of clips whose own target is strictly the most similar among all distinct targets."""
+    """Fraction of clips whose own target is strictly the most similar among all distinct targets; a prediction
+    that is not finite retrieves nothing (NaN compares false, so it would have no rivals)."""
     scores = similarity(predictions, targets)
     rivals = ((scores >= scores.diagonal()[:, None]) & distinct(targets)).sum(dim=1)
-    return (rivals == 0).float().mean().item() if len(scores) else float("nan")
+    hits = (rivals == 0) & scores.diagonal().isfinite()
+    return hits.float().mean().item() if len(scores) else float("nan")
 
 
 def chance_top1(targets: torch.Tensor) -> float:
