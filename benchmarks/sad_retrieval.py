@@ -104,13 +104,11 @@ def main() -> None:
         )
     print("regression, mean over subjects: per-feature correlation across test clips r, and R² (< 0: farther from")
     print("the truth than the test clips' mean caption)")
-    print(f"{'level':<10} {'SAD r':>7} {'R²':>7} {'MLP r':>7} {'R²':>7} {'ridge r':>8} {'R²':>7}")
+    decoders = {"SAD": "sad", "MLP": "sad_mlp", "ridge": "ridge"}
+    print(f"{'level':<10}" + "".join(f"{name + ' r':>9}{'R²':>8}" for name in decoders))
     for level in levels:
-        mean = lambda *key: sum(scores[key]) / len(scores[key])  # noqa: E731
-        cells = [mean(variant, level, column) for variant in ("sad", "sad_mlp", "ridge") for column in ("r", "r2")]
-        print(
-            f"{level:<10} " + " ".join(f"{cell:>7.3f}" if i != 4 else f"{cell:>8.3f}" for i, cell in enumerate(cells))
-        )
+        cells = [scores[(variant, level, column)] for variant in decoders.values() for column in ("r", "r2")]
+        print(f"{level:<10}" + "".join(f"{sum(c) / len(c):>{9 if i % 2 == 0 else 8}.3f}" for i, c in enumerate(cells)))
 
 
 if __name__ == "__main__":
