@@ -3,6 +3,7 @@ the demo text-to-image UNet (its loss against the closed-form noising, saving an
 resume), and render_anchor (same seed -> same frames, independent of batching, each variant's cue, resume after a
 kill renders only the missing clips, bad inputs named by file)."""
 
+import csv
 import json
 
 import numpy as np
@@ -51,6 +52,7 @@ T2I = dict(
     min_snr_gamma=5.0,
     condition_drop=0.2,
     val_fraction=0.2,
+    frames="all",
     train=dict(epochs=2, batch_size=4, lr=0.002),
 )
 ANCHOR = dict(strength=0.6, steps=4, guidance=3.0, seed=7)
@@ -210,6 +212,18 @@ def test_t2i_saves_a_pipeline_folder_that_loads_back_offline(t2i_inputs, monkeyp
     assert scheduler.config.prediction_type == "v_prediction" and type(scheduler).__name__ == "DDIMScheduler"
     assert json.loads((out / "training.json").read_text())["settings"] == T2I
     assert not (t2i_inputs / "state" / "checkpoint.safetensors").exists()
+
+
+@pytest.mark.parametrize("frames, steps_per_epoch", [("all", 5), ("first", 2)])
+def test_t2i_learns_every_frame_of_its_training_clips_and_holds_out_whole_clips(t2i_inputs, frames, steps_per_epoch):
+    """12 clips of 2 frames, 2 clips held out: 10 x 2 frames (or 10 first frames) in batches of 4 per epoch."""
+    out, state = t2i_inputs / frames, t2i_inputs / f"state_{frames}"
+    train_t2i(t2i_inputs / "latents.h5", t2i_inputs / "anchor.safetensors", T2I | {"frames": frames}, out, state)
+    with open(state / "log.csv") as f:
+        steps = [int(row["step"]) for row in csv.DictReader(f)]
+    assert steps == [steps_per_epoch, 2 * steps_per_epoch]
+    held_out = json.loads((out / "training.json").read_text())["val_clips"]
+    assert len(held_out) == 2 and set(held_out) <= {f"seg1_{k}" for k in range(1, 13)}
 
 
 def test_t2i_resumes_exactly_after_a_kill(t2i_inputs):

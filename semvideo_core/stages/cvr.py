@@ -2,7 +2,7 @@
 (render_anchor).
 
 train_t2i trains a small UNet2DConditionModel as latent diffusion on the demo VAE's latents of the training
-clips' first frames, conditioned on the token embeddings of their anchor captions (the text encoder's own space,
+clips' frames (`t2i.frames`: all, or the first only), conditioned on the token embeddings of their anchor captions (the text encoder's own space,
 where SAD decodes to), with condition dropout to the empty caption so that classifier-free guidance works.
 render_anchor turns each test clip's first motion frame into a sharp anchor frame with diffusers'
 StableDiffusionImg2ImgPipeline: prompt_embeds = the decoded anchor semantics, negative_prompt_embeds = the empty
@@ -88,14 +88,19 @@ def _train_denoiser(
     loss,
     save_to,
     identity="",
+    samples_per_clip: int = 1,
     **kwargs,
 ) -> dict:
-    """The loop the demo generators share: `samples` (first-frame latents [N, C, h, w] or clips [N, C, T, h, w])
-    noised on `scheduler`, `loss(model, scheduler, x, tokens, noise, t, gamma)` (tokens one copy per frame), caption
-    dropout to `empty`, a held-out denoising loss per epoch; `save_to(model, folder)` writes the model into
-    `out_dir` beside training.json. -> the held-out loss."""
+    """The loop the demo generators share: `samples` (frame latents [N * samples_per_clip, C, h, w], each clip's
+    consecutive, or clips [N, C, T, h, w]) of the clips `ids`, noised on `scheduler`,
+    `loss(model, scheduler, x, tokens, noise, t, gamma)` (tokens one per sample, copied per frame), caption dropout
+    to `empty`, a denoising loss per epoch on held-out clips (all their samples); `save_to(model, folder)` writes the
+    model into `out_dir` beside training.json. -> the held-out loss."""
     phase = TrainConfig(**settings["train"])
-    train_rows, val_rows = validation_split(len(ids), settings["val_fraction"], phase.seed)
+    train_clips, val_clips = validation_split(len(ids), settings["val_fraction"], phase.seed)
+    train_rows, val_rows = (
+        (clips[:, None] * samples_per_clip + np.arange(samples_per_clip)).ravel() for clips in (train_clips, val_clips)
+    )
     gamma, drop = settings["min_snr_gamma"], settings["condition_drop"]
     frames = samples.shape[2] if samples.ndim == 5 else 1
     log.info(
@@ -143,7 +148,7 @@ def _train_denoiser(
         scores.update(validate(model))
         with atomic_directory(out_dir) as partial:
             save_to(model, Path(partial))
-            record = {"held_out": scores, "val_clips": [ids[i] for i in val_rows], "settings": settings}
+            record = {"held_out": scores, "val_clips": [ids[i] for i in val_clips], "settings": settings}
             (Path(partial) / "training.json").write_text(json.dumps({**record, "log": str(log_csv)}, indent=2))
         log.info("%s: held-out denoising loss %s -> %s", name, scores, out_dir)
 
@@ -172,13 +177,17 @@ def _denoise(model, scheduler, x, tokens, noise, t, gamma):
 
 def train_t2i(latents_path, anchor_path, settings: dict, out_dir, state_dir, **kwargs) -> dict:
     """The demo's text-to-image UNet, saved with save_pretrained as `out_dir/unet` and `out_dir/scheduler` (the
-    layout of an SD pipeline folder). `settings`: the config's t2i section. -> held-out denoising loss."""
-    latents, ids = read_clip_array(latents_path, "latents")
-    first = torch.from_numpy(latents[:, 0].astype(np.float32))  # [N, C, h, w] the anchor caption's frame
-    tokens = _caption_tokens(anchor_path, ids)  # [N, L, D]
+    layout of an SD pipeline folder), trained on the first frame of each training clip or on all its frames
+    (`settings["frames"]`), each with the clip's anchor caption: the caption names the background and the objects,
+    which stay through the clip's frames, and the frames show them in more places.
+    `settings`: the config's t2i section. -> held-out denoising loss."""
+    latents, ids = read_clip_array(latents_path, "latents")  # [N, T, C, h, w]
+    per_clip = latents.shape[1] if settings["frames"] == "all" else 1
+    frames = torch.from_numpy(latents[:, :per_clip].astype(np.float32)).flatten(0, 1)  # [N * per_clip, C, h, w]
+    tokens = _caption_tokens(anchor_path, ids).repeat_interleave(per_clip, 0)  # [N * per_clip, L, D]
     scheduler = training_scheduler(settings)
     torch.manual_seed(settings["train"].get("seed", 0))
-    unet = build_tiny_unet(settings["model"], first.shape[1], first.shape[-1], tokens.shape[-1])
+    unet = build_tiny_unet(settings["model"], frames.shape[1], frames.shape[-1], tokens.shape[-1])
 
     def save_to(unet, folder):
         unet.save_pretrained(folder / "unet", safe_serialization=True)
@@ -187,7 +196,7 @@ def train_t2i(latents_path, anchor_path, settings: dict, out_dir, state_dir, **k
     empty = load_constant(anchor_path, "empty")
     return _train_denoiser(
         unet,
-        first,
+        frames,
         tokens,
         empty,
         ids,
@@ -198,6 +207,7 @@ def train_t2i(latents_path, anchor_path, settings: dict, out_dir, state_dir, **k
         "demo t2i",
         _denoise,
         save_to,
+        samples_per_clip=per_clip,
         **kwargs,
     )
 
