@@ -2,8 +2,9 @@
 (render_anchor).
 
 train_t2i trains a small UNet2DConditionModel as latent diffusion on the demo VAE's latents of the training
-clips' frames (`t2i.frames`: all, or the first only), conditioned on the token embeddings of their anchor captions (the text encoder's own space,
-where SAD decodes to), with condition dropout to the empty caption so that classifier-free guidance works.
+clips' frames (`t2i.frames`: all, or the first only), conditioned on the token embeddings of their anchor captions
+(the text encoder's own space, where SAD decodes to), with condition dropout to the empty caption so that
+classifier-free guidance works.
 render_anchor turns each test clip's first motion frame into a sharp anchor frame with diffusers'
 StableDiffusionImg2ImgPipeline: prompt_embeds = the decoded anchor semantics, negative_prompt_embeds = the empty
 caption's embedding.
