@@ -4,8 +4,11 @@ and true motion energy (mean absolute frame-to-frame change), with its p-value.
 
     python benchmarks/mad_quality.py [--cores 2] [--no-run] [snakemake args, e.g. --configfile my.yaml]
 
-Rows: full, no_motion, ridge and oracle (decode_mad's variants), and mean_frame: the mean training clip (frame by
-frame) for every test clip. Unless --no-run, the workflow first brings the motion frames up to date. The demo
+Rows: full, no_motion, ridge and oracle (decode_mad's variants); mean_frame: the mean training clip (frame by
+frame) for every test clip; and noise_free_ridge, the ceiling of a linear decoder on this world: ridge fit, as the
+ridge variant, from the world's noise-free responses of the same voxels (ground_truth.h5) to the latents, decoded by
+the same VAE. Beside the pixel scores, latent r: the mean per-feature correlation across test clips between
+predicted and true latents. Unless --no-run, the workflow first brings the motion frames up to date. The demo
 VAE's held-out reconstruction scores (train_vae) are printed too. Checks: full beats mean_frame and ridge on SSIM
 and pixel correlation, its motion-energy correlation is positive with p < 0.01, and the VAE reaches 26 dB.
 """
@@ -19,11 +22,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 from scipy.stats import pearsonr
 
-from semvideo_core.backends.vae import resize_frames
+from semvideo_core.backends.vae import decode_latents, load_vae, resize_frames
 from semvideo_core.io.clip_arrays import read_attrs, read_clip_array
 from semvideo_core.metrics.pixel import motion_energy, pixel_correlation, psnr, ssim
+from semvideo_core.metrics.regression import feature_correlation
+from semvideo_core.models.ridge import fit_ridge, predict_ridge
+from semvideo_core.world.responses import CEILING_ALPHAS, noise_free_fmri
 
 VARIANTS = ("full", "no_motion", "ridge", "oracle")
 SUBJECTS = ("subject1", "subject2", "subject3")
@@ -35,6 +42,21 @@ def subjects(variant: str) -> tuple[str, ...]:
 
 
 VAE_TARGET_DB = 26.0
+
+
+def noise_free_ridge(root: Path, dataset: str, subject: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(test latents [N, T, C, h, w], their VAE decodes uint8 [N, T, H, W, 3], clip ids) of ridge fit from the
+    world's noise-free responses of the subject's voxels to the training clips' latents: what a linear decoder of
+    these voxels reaches without measurement noise."""
+    data = root / "data" / dataset
+    train_x, test_x, fmri = noise_free_fmri(data / "raw" / "ground_truth.h5", data / "fmri" / f"{subject}.h5")
+    latents, _ = read_clip_array(data / "latents" / "train.h5", "latents", fmri.train_ids)
+    model, scaling = fit_ridge(train_x, latents.reshape(len(latents), -1).astype(np.float32), CEILING_ALPHAS)
+    predicted = predict_ridge(model, scaling, test_x).reshape(len(test_x), *latents.shape[1:]).astype(np.float32)
+    vae = load_vae(root / "models" / dataset / "vae")
+    flat = torch.from_numpy(predicted).flatten(0, 1)
+    frames = np.concatenate([decode_latents(vae, flat[i : i + 96]) for i in range(0, len(flat), 96)])
+    return predicted, frames.reshape(*predicted.shape[:2], *frames.shape[1:]), fmri.test_ids
 
 
 def scores(predicted: np.ndarray, truth: np.ndarray) -> dict:
@@ -69,29 +91,47 @@ def main() -> None:
     train_clips, _ = read_clip_array(root / f"data/{args.dataset}/clips/train.h5", "frames")
     mean_clip = resize_frames(train_clips, size).astype(np.float64).mean(0).round().astype(np.uint8)
 
+    true_latents = torch.from_numpy(read_clip_array(root / f"data/{args.dataset}/latents/test.h5", "latents")[0])
+
+    def latent_r(latents: np.ndarray) -> float:
+        return feature_correlation(torch.from_numpy(np.asarray(latents, np.float32)), true_latents.float())
+
     rows = []
     for variant in VARIANTS:
         for subject in subjects(variant):
-            frames, _ = read_clip_array(
-                root / f"predictions/{args.dataset}/{variant}/{subject}/motion_frames.h5", "frames", test_ids
+            folder = root / f"predictions/{args.dataset}/{variant}/{subject}"
+            frames, _ = read_clip_array(folder / "motion_frames.h5", "frames", test_ids)
+            latents, _ = read_clip_array(folder / "motion_latents.h5", "latents", test_ids)
+            rows.append(
+                {"variant": variant, "subject": subject, "latent_r": latent_r(latents), **scores(frames, truth)}
             )
-            rows.append({"variant": variant, "subject": subject, **scores(frames, truth)})
     baseline = np.broadcast_to(mean_clip, truth.shape)  # the same for every subject
-    rows.append({"variant": "mean_frame", "subject": "-", **scores(baseline, truth)})
+    rows.append({"variant": "mean_frame", "subject": "-", "latent_r": float("nan"), **scores(baseline, truth)})
+    for subject in SUBJECTS:
+        latents, frames, ids = noise_free_ridge(root, args.dataset, subject)
+        assert ids == test_ids, "the fMRI file's test clips are the clip file's"
+        rows.append(
+            {"variant": "noise_free_ridge", "subject": subject, "latent_r": latent_r(latents), **scores(frames, truth)}
+        )
 
     print(f"{len(test_ids)} test clips, frames at {size} x {size}")
-    print(f"{'variant':<11} {'subject':<9} {'SSIM':>6} {'PSNR':>6} {'PixCorr':>8} {'motion r':>9} {'p':>9}")
+    print(
+        f"{'variant':<16} {'subject':<9} {'latent r':>8} {'SSIM':>6} {'PSNR':>6} {'PixCorr':>8} {'motion r':>9} {'p':>9}"
+    )
     means = {}
-    for variant in (*VARIANTS, "mean_frame"):
+    for variant in (*VARIANTS, "mean_frame", "noise_free_ridge"):
         group = [r for r in rows if r["variant"] == variant]
         for r in group:
             print(
-                f"{variant:<11} {r['subject']:<9} {r['ssim']:6.3f} {r['psnr']:6.2f} {r['pixcorr']:8.3f} "
-                f"{r['motion_r']:9.3f} {r['motion_p']:9.2g}"
+                f"{variant:<16} {r['subject']:<9} {r['latent_r']:8.3f} {r['ssim']:6.3f} {r['psnr']:6.2f} "
+                f"{r['pixcorr']:8.3f} {r['motion_r']:9.3f} {r['motion_p']:9.2g}"
             )
-        means[variant] = {k: float(np.mean([r[k] for r in group])) for k in ("ssim", "psnr", "pixcorr", "motion_r")}
-        m = means[variant]
-        print(f"{variant:<11} {'mean':<9} {m['ssim']:6.3f} {m['psnr']:6.2f} {m['pixcorr']:8.3f} {m['motion_r']:9.3f}")
+        keys = ("latent_r", "ssim", "psnr", "pixcorr", "motion_r")
+        means[variant] = m = {k: float(np.mean([r[k] for r in group])) for k in keys}
+        print(
+            f"{variant:<16} {'mean':<9} {m['latent_r']:8.3f} {m['ssim']:6.3f} {m['psnr']:6.2f} {m['pixcorr']:8.3f} "
+            f"{m['motion_r']:9.3f}"
+        )
 
     vae_record = root / f"models/{args.dataset}/vae/training.json"
     vae = json.loads(vae_record.read_text())["held_out"] if vae_record.exists() else None

@@ -2,7 +2,9 @@
 the background kind, and the colour and shape of the largest object, right in
 
 - the ground-truth test frames (the probe's own accuracy: what it can tell at best),
-- MAD's motion frames (full, ridge, oracle: the VAE's reconstruction of the true frames),
+- MAD's motion frames (full, ridge, oracle: the VAE's reconstruction of the true frames), and those of the
+  noise-free ridge (mad_quality.py: ridge from the world's noise-free responses to the latents, the ceiling of a
+  linear decoder of the voxels on this world),
 - the anchor frames (judged against each clip's first frame) and the videos (each evaluation frame against the
   true frame at its time) of every render variant,
 
@@ -23,6 +25,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+from mad_quality import noise_free_ridge  # benchmarks/, beside this script
 
 from semvideo_core.io.clip_arrays import read_attrs, read_clip_array
 from semvideo_core.stages.probe import accuracy, chance, classify_frames, load_probe
@@ -72,6 +75,9 @@ def main() -> None:
         for subject in subjects(variant):
             frames, clip_ids = read_clip_array(f"predictions/demo/{variant}/{subject}/motion_frames.h5", "frames")
             rows.append((f"motion {variant}", subject, score(frames, clip_ids, labels)))
+    for subject in SUBJECTS:
+        _, frames, clip_ids = noise_free_ridge(Path("."), "demo", subject)
+        rows.append(("motion noise-free", subject, score(frames, clip_ids, labels)))
     for variant in ANCHORS:
         for subject in subjects(variant):
             frames, clip_ids = read_clip_array(f"videos/demo/{variant}/{subject}/anchor.h5", "anchor")

@@ -8,8 +8,9 @@ demo: the demo's trained generators in models/demo (run the workflow first) at t
       batches of render.batch_size clips, the default number of steps.
 real: parts of the real architecture - SD-1.5's UNet2DConditionModel and AutoencoderKL, an AnimateDiff-v3-sized
       MotionAdapter, a SparseCtrl-RGB-sized SparseControlNetModel - with random weights (speed only), one clip at
-      NeuroClips' shape (16 frames at 256 x 256, 77 x 768 prompt tokens). On a CPU it runs --steps steps and
-      extrapolates to 25, said so in the output.
+      NeuroClips' shape (16 frames at 256 x 256, 77 x 768 prompt tokens). On a CPU it renders with --steps and with
+      --steps + 1 denoising steps and extrapolates to 25 from their difference, the cost of one step (the VAE's
+      encode and decode are paid once per clip, whatever the steps), said so in the output.
 Peak memory is the process's max RSS (and torch's CUDA peak on a GPU).
 """
 
@@ -31,6 +32,7 @@ from semvideo_core.render.anchor import anchor_pipeline, render_anchor_frames
 from semvideo_core.render.video import render_videos, video_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
+FULL_STEPS = 25  # NeuroClips' DDIM steps, the real default
 
 
 def _time(fn) -> float:
@@ -39,6 +41,17 @@ def _time(fn) -> float:
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     return time.perf_counter() - start
+
+
+def _steps_time(time_with, settings: dict, extrapolate: bool) -> float:
+    """Seconds of a render at `settings`; with `extrapolate`, at FULL_STEPS: the render at its steps plus
+    (FULL_STEPS - steps) times one step's cost, the difference of the renders at steps + 1 and steps."""
+    seconds = time_with(settings)
+    if not extrapolate:
+        return seconds
+    per_step = time_with({**settings, "steps": settings["steps"] + 1}) - seconds
+    print(f"  {per_step:.1f} s per denoising step, {seconds:.1f} s at {settings['steps']} steps", flush=True)
+    return seconds + (FULL_STEPS - settings["steps"]) * per_step
 
 
 def _real_parts(root: Path) -> None:
@@ -93,15 +106,14 @@ def main() -> None:
             "vae": "models/demo/vae",
         }
         size, tokens, dim, batch = config["latents"]["size"], config["embed"]["tokens"], 384, render["batch_size"]
-        anchor_settings, video_settings, steps_note = render["anchor"], render["video"], ""
+        anchor_settings, video_settings = render["anchor"], render["video"]
     else:
         root = Path(args.root)
         if not (root / "sparsectrl").exists():
             _real_parts(root)
         parts = {k: root / k for k in ("t2i", "adapter", "sparsectrl", "vae")}
         size, tokens, dim, batch = 256, 77, 768, 1
-        full_steps = 25
-        run_steps = full_steps if args.device.startswith("cuda") else args.steps
+        run_steps = FULL_STEPS if args.device.startswith("cuda") else args.steps
         anchor_settings = {"strength": 1.0, "steps": run_steps, "guidance": 7.5, "seed": 0}
         video_settings = {
             "frames": 16,
@@ -110,33 +122,40 @@ def main() -> None:
             "init_strength": 1.0,
             "conditioning_scale": 1.0,
         }
-        steps_note = (
-            ""
-            if run_steps == full_steps
-            else f" (ran {run_steps} of 25 steps; x {full_steps / run_steps:.0f} extrapolated)"
-        )
     rng = np.random.default_rng(0)
     motion = rng.integers(0, 256, (batch, 6, size, size, 3), dtype=np.uint8)
     prompts, empty = torch.randn(batch, tokens, dim), torch.zeros(1, tokens, dim)
+    extrapolate = args.size == "real" and anchor_settings["steps"] < FULL_STEPS
     anchor_pipe = anchor_pipeline(parts["t2i"], parts["vae"], args.device, args.dtype)
     render_anchor_frames(anchor_pipe, motion[:1, 0], prompts[:1], empty, anchor_settings, [0])  # warm-up
-    anchor_s = _time(
-        lambda: render_anchor_frames(anchor_pipe, motion[:, 0], prompts, empty, anchor_settings, list(range(batch)))
-    )
+
+    def anchor_time(settings: dict) -> float:
+        return _time(
+            lambda: render_anchor_frames(anchor_pipe, motion[:, 0], prompts, empty, settings, list(range(batch)))
+        )
+
+    anchor_s = _steps_time(anchor_time, anchor_settings, extrapolate)
     anchors = motion[:, 0]
     anchor_pipe = None  # free it before the video parts load
     pipe = video_pipeline(parts["t2i"], parts["adapter"], parts["sparsectrl"], parts["vae"], args.device, args.dtype)
-    video_s = _time(lambda: render_videos(pipe, motion, anchors, prompts, empty, video_settings, list(range(batch))))
-    scale = 1.0 if args.size == "demo" else 25 / video_settings["steps"]
+
+    def video_time(settings: dict) -> float:
+        return _time(lambda: render_videos(pipe, motion, anchors, prompts, empty, settings, list(range(batch))))
+
+    video_s = _steps_time(video_time, video_settings, extrapolate)
+    steps_note = (
+        f" (ran {video_settings['steps']} and {video_settings['steps'] + 1} of {FULL_STEPS} steps; the difference,"
+        f" one step, x {FULL_STEPS - video_settings['steps']} extrapolated)"
+        if extrapolate
+        else ""
+    )
     memory = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     cuda = f", CUDA peak {torch.cuda.max_memory_allocated() / 2**30:.1f} GB" if torch.cuda.is_available() else ""
     print(
         f"{args.size}: {platform.processor() or platform.machine()}, {args.threads} threads, {args.device} {args.dtype}"
     )
-    print(f"  anchor frame: {anchor_s * scale / batch:.2f} s per clip{steps_note}")
-    print(
-        f"  video ({video_settings['frames']} frames at {size} px): {video_s * scale / batch:.2f} s per clip{steps_note}"
-    )
+    print(f"  anchor frame: {anchor_s / batch:.2f} s per clip{steps_note}")
+    print(f"  video ({video_settings['frames']} frames at {size} px): {video_s / batch:.2f} s per clip{steps_note}")
     print(f"  peak RSS {memory:.0f} MB{cuda}")
 
 

@@ -23,35 +23,15 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 
-from semvideo_core.data.preprocess import PreprocessConfig, movie_window
-from semvideo_core.io.clip_ids import parse_clip_id
 from semvideo_core.io.embeddings import load_embeddings
-from semvideo_core.io.fmri import read_fmri
 from semvideo_core.metrics.retrieval import top1_accuracy
 from semvideo_core.models.ridge import fit_ridge, predict_ridge
+from semvideo_core.world.responses import CEILING_ALPHAS, noise_free_fmri
 
 REPO = Path(__file__).resolve().parents[1]
-CEILING_ALPHAS = [0.01, 0.1, 1, 10, 100, 1000, 10000]
-
-
-def noise_free_responses(truth: h5py.Group, config: PreprocessConfig, columns, clip_ids: list[str]) -> np.ndarray:
-    """[clips, V]: the world's noise-free response (ground_truth.h5, subject{k}/signal/{movie}) paired with every
-    clip id by the preprocessing's own trimming rule and lag, restricted to the voxels preprocessing selected and
-    z-scored per movie: what the fMRI would be without measurement noise."""
-    movies: dict[str, np.ndarray] = {}
-    rows = []
-    for clip in clip_ids:
-        movie, index = parse_clip_id(clip)
-        if movie not in movies:
-            signal = truth[f"signal/{movie}"][:]
-            window = signal[movie_window(len(signal), config, movie)][:, columns]
-            movies[movie] = (window - window.mean(0)) / (window.std(0) + 1e-8)
-        rows.append(movies[movie][index])
-    return np.stack(rows)
 
 
 def noise_free_ceiling(workdir: Path, level: str, subjects: list[str], dataset: str = "demo") -> float:
@@ -60,17 +40,13 @@ def noise_free_ceiling(workdir: Path, level: str, subjects: list[str], dataset: 
     embeds, ids = load_embeddings(workdir / "data" / dataset / "embeds" / f"{level}.safetensors")
     index = {c: i for i, c in enumerate(ids)}
     scores = []
-    with h5py.File(workdir / "data" / dataset / "raw" / "ground_truth.h5", "r") as truth:
-        for subject in subjects:
-            fmri = read_fmri(workdir / "data" / dataset / "fmri" / f"{subject}.h5")
-            trim = {int(n): tuple(v) for n, v in fmri.preprocessing["trim"].items()}
-            config = PreprocessConfig(trim=trim, lag_trs=fmri.preprocessing["lag_trs"])
-            train_x = noise_free_responses(truth[subject], config, fmri.voxel_index, fmri.train_ids)
-            test_x = noise_free_responses(truth[subject], config, fmri.voxel_index, fmri.test_ids)
-            train_y, test_y = embeds[[index[c] for c in fmri.train_ids]], embeds[[index[c] for c in fmri.test_ids]]
-            model, scaling = fit_ridge(train_x, train_y.flatten(1).numpy(), CEILING_ALPHAS)
-            predicted = torch.from_numpy(predict_ridge(model, scaling, test_x)).float().view(test_y.shape)
-            scores.append(top1_accuracy(predicted, test_y))
+    for subject in subjects:
+        data = workdir / "data" / dataset
+        train_x, test_x, fmri = noise_free_fmri(data / "raw" / "ground_truth.h5", data / "fmri" / f"{subject}.h5")
+        train_y, test_y = embeds[[index[c] for c in fmri.train_ids]], embeds[[index[c] for c in fmri.test_ids]]
+        model, scaling = fit_ridge(train_x, train_y.flatten(1).numpy(), CEILING_ALPHAS)
+        predicted = torch.from_numpy(predict_ridge(model, scaling, test_x)).float().view(test_y.shape)
+        scores.append(top1_accuracy(predicted, test_y))
     return float(np.mean(scores))
 
 

@@ -10,11 +10,13 @@ import pytest
 from nibabel.cifti2 import BrainModelAxis, SeriesAxis
 
 from semvideo_core.data import cc2017_layout as layout
+from semvideo_core.data.preprocess import PreprocessConfig
 from semvideo_core.data.video import read_mp4
 from semvideo_core.world.captions import BASIC_MAX_WORDS, LEVELS
 from semvideo_core.world.config import WorldConfig
 from semvideo_core.world.generate import generate_world
 from semvideo_core.world.layout import CAPTION_FILES, n_volumes, world_runs
+from semvideo_core.world.responses import noise_free_responses
 
 from .conftest import default_world_settings
 
@@ -185,9 +187,9 @@ def test_same_seed_gives_byte_identical_files_for_any_worker_count(tmp_path, tin
         again = tmp_path / f"run{run}"
         generate_world(config, again, workers=workers)
         for name in relative:
-            assert (again / name).read_bytes() == (out / name).read_bytes(), (
-                f"{name} differs (run {run}, {workers} workers)"
-            )
+            assert (again / name).read_bytes() == (
+                out / name
+            ).read_bytes(), f"{name} differs (run {run}, {workers} workers)"
 
 
 def test_another_seed_gives_another_world(tmp_path, tiny_world):
@@ -210,3 +212,19 @@ def test_world_config_rejects_unknown_and_inconsistent_keys():
         WorldConfig.from_dict({"noise": {"drift_fraction": 0.6, "ar1_fraction": 0.6}})
     with pytest.raises(ValueError, match="feature_grid"):
         WorldConfig.from_dict({"frame_size": 30, "feature_grid": 4})
+
+
+def test_noise_free_responses_pair_clips_with_volumes_by_the_trimming_rule(tmp_path):
+    """Every volume of the signal encodes its own index, so the pairing can be read back: a run of 45 volumes drops
+    1 + 4 around the movie and a lag of 2 pairs clip k (1-based) with volume 2 + k; the 40 kept volumes 3..42 are
+    z-scored per movie (mean 22.5, std sqrt((40**2 - 1) / 12))."""
+    volumes = np.arange(45, dtype=np.float64)
+    with h5py.File(tmp_path / "truth.h5", "w") as handle:
+        handle["signal/seg1"] = np.stack([volumes, -volumes, volumes**2], axis=1)  # three voxels
+        handle["signal/seg2"] = np.stack([volumes, -volumes, volumes**2], axis=1) + 5
+        with_lag = PreprocessConfig(trim={45: (1, 4)}, lag_trs=2)
+        got = noise_free_responses(handle, with_lag, [1, 0], ["seg1_1", "seg1_40", "seg2_17"])
+    std = np.sqrt((40**2 - 1) / 12)
+    expected_first = (np.array([3, 42, 19]) - 22.5) / std  # volumes 3, 42 and 2 + 17
+    np.testing.assert_allclose(got[:, 1], expected_first, rtol=1e-6)
+    np.testing.assert_allclose(got[:, 0], -expected_first, rtol=1e-6)  # the columns chosen, in their order
