@@ -109,7 +109,8 @@ def main() -> None:
     rows.append({"variant": "mean_frame", "subject": "-", "latent_r": float("nan"), **scores(baseline, truth)})
     for subject in SUBJECTS:
         latents, frames, ids = noise_free_ridge(root, args.dataset, subject)
-        assert ids == test_ids, "the fMRI file's test clips are the clip file's"
+        if ids != test_ids:
+            raise ValueError(f"{subject}: the fMRI file's test clips are not those of the clip file")
         rows.append(
             {"variant": "noise_free_ridge", "subject": subject, "latent_r": latent_r(latents), **scores(frames, truth)}
         )
