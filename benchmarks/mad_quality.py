@@ -5,9 +5,9 @@ and true motion energy (mean absolute frame-to-frame change), with its p-value.
     python benchmarks/mad_quality.py [--cores 2] [--no-run] [snakemake args, e.g. --configfile my.yaml]
 
 Rows: full, no_motion, ridge and oracle (decode_mad's variants); mean_frame: the mean training clip (frame by
-frame) for every test clip; and noise_free_ridge, the ceiling of a linear decoder on this world: ridge fit, as the
-ridge variant, from the world's noise-free responses of the same voxels (ground_truth.h5) to the latents, decoded by
-the same VAE. Beside the pixel scores, latent r: the mean per-feature correlation across test clips between
+frame) for every test clip; and noise_free_ridge (demo worlds only), ridge fit as the ridge variant but from the
+world's noise-free responses of the same voxels (ground_truth.h5) to the latents, decoded by the same VAE: what
+regressing the latents reaches without measurement noise. Beside the pixel scores, latent r: the mean per-feature correlation across test clips between
 predicted and true latents. Unless --no-run, the workflow first brings the motion frames up to date. The demo
 VAE's held-out reconstruction scores (train_vae) are printed too. Checks: full beats mean_frame and ridge on SSIM
 and pixel correlation, its motion-energy correlation is positive with p < 0.01, and the VAE reaches 26 dB.
@@ -46,17 +46,36 @@ VAE_TARGET_DB = 26.0
 
 def noise_free_ridge(root: Path, dataset: str, subject: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(test latents [N, T, C, h, w], their VAE decodes uint8 [N, T, H, W, 3], clip ids) of ridge fit from the
-    world's noise-free responses of the subject's voxels to the training clips' latents: what a linear decoder of
-    these voxels reaches without measurement noise."""
+    world's noise-free responses of the subject's voxels to the training clips' latents: what a linear regression
+    of the latents on these voxels reaches without measurement noise."""
     data = root / "data" / dataset
     train_x, test_x, fmri = noise_free_fmri(data / "raw" / "ground_truth.h5", data / "fmri" / f"{subject}.h5")
     latents, _ = read_clip_array(data / "latents" / "train.h5", "latents", fmri.train_ids)
     model, scaling = fit_ridge(train_x, latents.reshape(len(latents), -1).astype(np.float32), CEILING_ALPHAS)
+    print(f"noise-free latent ridge, {subject}: alpha {model.alpha_:g}")
     predicted = predict_ridge(model, scaling, test_x).reshape(len(test_x), *latents.shape[1:]).astype(np.float32)
     vae = load_vae(root / "models" / dataset / "vae")
     flat = torch.from_numpy(predicted).flatten(0, 1)
     frames = np.concatenate([decode_latents(vae, flat[i : i + 96]) for i in range(0, len(flat), 96)])
     return predicted, frames.reshape(*predicted.shape[:2], *frames.shape[1:]), fmri.test_ids
+
+
+def motion_energy_readout(root: Path, dataset: str, subject: str, energy: dict[str, float]) -> dict[str, tuple]:
+    """{voxels: (r, p)}: the correlation across test clips between the true motion energy (`energy`, per clip id) and
+    a ridge fit to it directly from the subject's voxels, measured (presentations averaged) and noise-free: what a
+    linear read-out of motion energy itself reaches, the yardstick for a decoder's motion r."""
+    data = root / "data" / dataset
+    train_x, test_x, fmri = noise_free_fmri(data / "raw" / "ground_truth.h5", data / "fmri" / f"{subject}.h5")
+    target = np.array([energy[clip] for clip in fmri.train_ids], np.float32)[:, None]
+    truth = np.array([energy[clip] for clip in fmri.test_ids])
+    readout = {}
+    for voxels, (x_train, x_test) in {
+        "measured": (fmri.train.mean(1), fmri.test),
+        "noise-free": (train_x, test_x),
+    }.items():
+        model, scaling = fit_ridge(x_train, target, CEILING_ALPHAS + [1e5, 1e6])
+        readout[voxels] = tuple(pearsonr(np.ravel(predict_ridge(model, scaling, x_test)), truth))
+    return readout
 
 
 def scores(predicted: np.ndarray, truth: np.ndarray) -> dict:
@@ -88,10 +107,13 @@ def main() -> None:
     size = read_attrs(root / f"data/{args.dataset}/latents/test.h5")["size"]
     truth_clips, test_ids = read_clip_array(root / f"data/{args.dataset}/clips/test.h5", "frames")
     truth = resize_frames(truth_clips, size)
-    train_clips, _ = read_clip_array(root / f"data/{args.dataset}/clips/train.h5", "frames")
-    mean_clip = resize_frames(train_clips, size).astype(np.float64).mean(0).round().astype(np.uint8)
+    train_clips, train_ids = read_clip_array(root / f"data/{args.dataset}/clips/train.h5", "frames")
+    train_clips = resize_frames(train_clips, size)
+    mean_clip = train_clips.astype(np.float64).mean(0).round().astype(np.uint8)
 
-    true_latents = torch.from_numpy(read_clip_array(root / f"data/{args.dataset}/latents/test.h5", "latents")[0])
+    true_latents = torch.from_numpy(
+        read_clip_array(root / f"data/{args.dataset}/latents/test.h5", "latents", test_ids)[0]
+    )
 
     def latent_r(latents: np.ndarray) -> float:
         return feature_correlation(torch.from_numpy(np.asarray(latents, np.float32)), true_latents.float())
@@ -107,7 +129,8 @@ def main() -> None:
             )
     baseline = np.broadcast_to(mean_clip, truth.shape)  # the same for every subject
     rows.append({"variant": "mean_frame", "subject": "-", "latent_r": float("nan"), **scores(baseline, truth)})
-    for subject in SUBJECTS:
+    world_truth = (root / f"data/{args.dataset}/raw/ground_truth.h5").exists()  # a demo world
+    for subject in SUBJECTS if world_truth else ():
         latents, frames, ids = noise_free_ridge(root, args.dataset, subject)
         if ids != test_ids:
             raise ValueError(f"{subject}: the fMRI file's test clips are not those of the clip file")
@@ -120,7 +143,7 @@ def main() -> None:
         f"{'variant':<16} {'subject':<9} {'latent r':>8} {'SSIM':>6} {'PSNR':>6} {'PixCorr':>8} {'motion r':>9} {'p':>9}"
     )
     means = {}
-    for variant in (*VARIANTS, "mean_frame", "noise_free_ridge"):
+    for variant in (*VARIANTS, "mean_frame", *(["noise_free_ridge"] if world_truth else [])):
         group = [r for r in rows if r["variant"] == variant]
         for r in group:
             print(
@@ -133,6 +156,15 @@ def main() -> None:
             f"{variant:<16} {'mean':<9} {m['latent_r']:8.3f} {m['ssim']:6.3f} {m['psnr']:6.2f} {m['pixcorr']:8.3f} "
             f"{m['motion_r']:9.3f}"
         )
+
+    if world_truth:
+        energy = dict(zip(train_ids, motion_energy(train_clips))) | dict(zip(test_ids, motion_energy(truth)))
+        print("motion energy read out directly (ridge from the voxels to each clip's motion energy), r (p):")
+        for subject in SUBJECTS:
+            readout = motion_energy_readout(root, args.dataset, subject, energy)
+            print(f"  {subject}: " + ", ".join(f"{k} {r:.3f} ({p:.2g})" for k, (r, p) in readout.items()))
+    else:
+        print("not a demo world (no raw/ground_truth.h5): no noise-free rows")
 
     vae_record = root / f"models/{args.dataset}/vae/training.json"
     vae = json.loads(vae_record.read_text())["held_out"] if vae_record.exists() else None

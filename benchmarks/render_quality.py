@@ -3,8 +3,8 @@ the background kind, and the colour and shape of the largest object, right in
 
 - the ground-truth test frames (the probe's own accuracy: what it can tell at best),
 - MAD's motion frames (full, ridge, oracle: the VAE's reconstruction of the true frames), and those of the
-  noise-free ridge (mad_quality.py: ridge from the world's noise-free responses to the latents, the ceiling of a
-  linear decoder of the voxels on this world),
+  noise-free latent ridge (mad_quality.py: ridge from the world's noise-free responses to the latents, what
+  regressing the latents reaches without measurement noise),
 - the anchor frames (judged against each clip's first frame) and the videos (each evaluation frame against the
   true frame at its time) of every render variant,
 
@@ -77,7 +77,7 @@ def main() -> None:
             rows.append((f"motion {variant}", subject, score(frames, clip_ids, labels)))
     for subject in SUBJECTS:
         _, frames, clip_ids = noise_free_ridge(Path("."), "demo", subject)
-        rows.append(("motion noise-free", subject, score(frames, clip_ids, labels)))
+        rows.append(("motion nf-ridge", subject, score(frames, clip_ids, labels)))
     for variant in ANCHORS:
         for subject in subjects(variant):
             frames, clip_ids = read_clip_array(f"videos/demo/{variant}/{subject}/anchor.h5", "anchor")

@@ -50,6 +50,8 @@ def _steps_time(time_with, settings: dict, extrapolate: bool) -> float:
     if not extrapolate:
         return seconds
     per_step = time_with({**settings, "steps": settings["steps"] + 1}) - seconds
+    if per_step <= 0:
+        raise RuntimeError(f"one more step took {per_step:.1f} s: too noisy to extrapolate, run it again")
     print(f"  {per_step:.1f} s per denoising step, {seconds:.1f} s at {settings['steps']} steps", flush=True)
     return seconds + (FULL_STEPS - settings["steps"]) * per_step
 
@@ -138,6 +140,8 @@ def main() -> None:
     anchors = motion[:, 0]
     anchor_pipe = None  # free it before the video parts load
     pipe = video_pipeline(parts["t2i"], parts["adapter"], parts["sparsectrl"], parts["vae"], args.device, args.dtype)
+    warm_up = {**video_settings, "frames": 2, "steps": 1}  # first-call costs out of the timed renders, cheaply
+    render_videos(pipe, motion[:1], anchors[:1], prompts[:1], empty, warm_up, [0])
 
     def video_time(settings: dict) -> float:
         return _time(lambda: render_videos(pipe, motion, anchors, prompts, empty, settings, list(range(batch))))

@@ -43,8 +43,11 @@ def noise_free_fmri(ground_truth: str | Path, fmri_path: str | Path) -> tuple[np
     fmri = read_fmri(fmri_path)
     trim = {int(n): tuple(v) for n, v in fmri.preprocessing["trim"].items()}
     config = PreprocessConfig(trim=trim, lag_trs=fmri.preprocessing["lag_trs"])
+    subject = Path(fmri_path).stem
     with h5py.File(ground_truth, "r") as handle:
-        truth = handle[Path(fmri_path).stem]
+        if subject not in handle:
+            raise KeyError(f"{ground_truth}: no ground truth for {subject} (has {sorted(handle)})")
+        truth = handle[subject]
         train = noise_free_responses(truth, config, fmri.voxel_index, fmri.train_ids)
         test = noise_free_responses(truth, config, fmri.voxel_index, fmri.test_ids)
     return train, test, fmri
