@@ -7,10 +7,12 @@ and true motion energy (mean absolute frame-to-frame change), with its p-value.
 Rows: full, no_motion, ridge and oracle (decode_mad's variants); mean_frame: the mean training clip (frame by
 frame) for every test clip; and noise_free_ridge (demo worlds only), ridge fit as the ridge variant but from the
 world's noise-free responses of the same voxels (ground_truth.h5) to the latents, decoded by the same VAE: what
-regressing the latents reaches without measurement noise. Beside the pixel scores, latent r: the mean per-feature correlation across test clips between
-predicted and true latents. Unless --no-run, the workflow first brings the motion frames up to date. The demo
-VAE's held-out reconstruction scores (train_vae) are printed too. Checks: full beats mean_frame and ridge on SSIM
-and pixel correlation, its motion-energy correlation is positive with p < 0.01, and the VAE reaches 26 dB.
+regressing the latents reaches without measurement noise; on a demo world also a ridge from the voxels (measured and
+noise-free) to each clip's motion energy directly. Beside the pixel scores, latent r: the mean per-feature
+correlation across test clips between predicted and true latents. Unless --no-run, the workflow first brings the
+motion frames up to date. The demo VAE's held-out reconstruction scores (train_vae) are printed too. Checks: full
+beats mean_frame and ridge on SSIM and pixel correlation, its motion-energy correlation is positive with p < 0.01,
+and the VAE reaches 26 dB.
 """
 
 from __future__ import annotations
@@ -140,7 +142,8 @@ def main() -> None:
 
     print(f"{len(test_ids)} test clips, frames at {size} x {size}")
     print(
-        f"{'variant':<16} {'subject':<9} {'latent r':>8} {'SSIM':>6} {'PSNR':>6} {'PixCorr':>8} {'motion r':>9} {'p':>9}"
+        f"{'variant':<16} {'subject':<9} {'latent r':>8} {'SSIM':>6} {'PSNR':>6} {'PixCorr':>8} "
+        f"{'motion r':>9} {'p':>9}"
     )
     means = {}
     for variant in (*VARIANTS, "mean_frame", *(["noise_free_ridge"] if world_truth else [])):

@@ -9,7 +9,7 @@ shape of the largest object (the demo scene probe's labels) of one subject's tes
    configured strength (what the render does): what the generator takes from its tokens.
 
 Token sources: `truth` (the test captions' embeddings), `noise-free ridge` (ridge from the world's noise-free
-responses of the subject's voxels to the anchor embeddings: the ceiling of a linear decoder of these voxels),
+responses of the subject's voxels to the anchor embeddings: a linear decode without measurement noise),
 `sad` (SAD's decodes, what `full` renders with), `ridge` (the ridge baseline's decodes) and `empty` (the empty
 caption: the generator's prior).
 

@@ -187,9 +187,9 @@ def test_same_seed_gives_byte_identical_files_for_any_worker_count(tmp_path, tin
         again = tmp_path / f"run{run}"
         generate_world(config, again, workers=workers)
         for name in relative:
-            assert (again / name).read_bytes() == (
-                out / name
-            ).read_bytes(), f"{name} differs (run {run}, {workers} workers)"
+            assert (again / name).read_bytes() == (out / name).read_bytes(), (
+                f"{name} differs (run {run}, {workers} workers)"
+            )
 
 
 def test_another_seed_gives_another_world(tmp_path, tiny_world):
