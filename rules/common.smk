@@ -51,6 +51,11 @@ def rule_resources(rule_name):
     return config["resources"][rule_name]
 
 
+# The demo generators' chain (VAE -> latents -> t2i -> MotionAdapter -> SparseCtrl -> renders) is the DAG's longest
+# path: its rules go first whenever more jobs are ready than cores, so that the rest fills the cores around it.
+GENERATOR_CHAIN_PRIORITY = 10
+
+
 BUILT_BACKENDS = {"tiny_clip"}  # stand-ins built at `path` by the job that loads them (nothing to read before)
 
 

@@ -15,6 +15,7 @@ rule train_t2i:
         "logs/benchmark/train_t2i/{dataset}.tsv"
     wildcard_constraints:
         dataset="demo|cc2017|hcp",
+    priority: GENERATOR_CHAIN_PRIORITY
     conda:
         "../envs/pipeline.yaml"
     threads: rule_resources("train_t2i")["threads"]
@@ -73,6 +74,7 @@ rule train_motion_adapter:
         "logs/benchmark/train_motion_adapter/{dataset}.tsv"
     wildcard_constraints:
         dataset="demo|cc2017|hcp",
+    priority: GENERATOR_CHAIN_PRIORITY
     conda:
         "../envs/pipeline.yaml"
     threads: rule_resources("train_motion_adapter")["threads"]
@@ -102,6 +104,7 @@ rule train_sparsectrl:
         "logs/benchmark/train_sparsectrl/{dataset}.tsv"
     wildcard_constraints:
         dataset="demo|cc2017|hcp",
+    priority: GENERATOR_CHAIN_PRIORITY
     conda:
         "../envs/pipeline.yaml"
     threads: rule_resources("train_sparsectrl")["threads"]

@@ -14,6 +14,7 @@ rule train_vae:
         "logs/benchmark/train_vae/{dataset}.tsv"
     wildcard_constraints:
         dataset="demo|cc2017|hcp",
+    priority: GENERATOR_CHAIN_PRIORITY
     conda:
         "../envs/pipeline.yaml"
     threads: rule_resources("train_vae")["threads"]
@@ -40,6 +41,7 @@ rule encode_latents:
         "logs/benchmark/encode_latents/{dataset}_{split}.tsv"
     wildcard_constraints:
         dataset="demo|cc2017|hcp",
+    priority: GENERATOR_CHAIN_PRIORITY
     conda:
         "../envs/pipeline.yaml"
     threads: rule_resources("encode_latents")["threads"]

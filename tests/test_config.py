@@ -22,7 +22,7 @@ SCHEMA = yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text())
 
 def test_a_partial_resources_override_keeps_the_rules_own_defaults():
     config = with_defaults({"resources": {"train_sad": {"gpu": 1}}}, SCHEMA)
-    assert config["resources"]["train_sad"] == {"threads": 2, "mem_mb": 8000, "runtime": 720, "gpu": 1}
+    assert config["resources"]["train_sad"] == {"threads": 1, "mem_mb": 8000, "runtime": 720, "gpu": 1}
     assert config["resources"]["ridge"] == {"threads": 1, "mem_mb": 8000, "runtime": 120, "gpu": 0}
 
 

@@ -214,6 +214,26 @@ def test_t2i_saves_a_pipeline_folder_that_loads_back_offline(t2i_inputs, monkeyp
     assert not (t2i_inputs / "state" / "checkpoint.safetensors").exists()
 
 
+def test_the_held_out_loss_scores_every_timestep_once_per_epoch(t2i_inputs, monkeypatch):
+    """Each epoch scores the held-out samples once, each noised to one of the validation timesteps in turn, and the
+    saved model's score is the last epoch's, not a second pass over the held-out clips."""
+    held_out_calls = []
+
+    def spy(model, scheduler, x, tokens, noise, t, gamma):
+        if not torch.is_grad_enabled():
+            held_out_calls.append(t.tolist())
+        return cvr.denoising_loss(model, scheduler, x, tokens, noise, t, gamma)
+
+    monkeypatch.setattr(cvr, "_denoise", spy)
+    out, state = t2i_inputs / "t2i", t2i_inputs / "state"
+    scores = train_t2i(t2i_inputs / "latents.h5", t2i_inputs / "anchor.safetensors", T2I, out, state)
+    # 12 clips x 2 frames, 20 % of the clips held out: 2 clips, 4 samples -> the first four timesteps
+    assert held_out_calls == [[100, 300, 500, 700]] * T2I["train"]["epochs"]
+    with open(state / "log.csv", newline="") as handle:
+        last_epoch = list(csv.DictReader(handle))[-1]
+    assert float(last_epoch["val_denoising"]) == pytest.approx(scores["denoising"], rel=1e-6)
+
+
 @pytest.mark.parametrize("frames, steps_per_epoch", [("all", 5), ("first", 2)])
 def test_t2i_learns_every_frame_of_its_training_clips_and_holds_out_whole_clips(t2i_inputs, frames, steps_per_epoch):
     """12 clips of 2 frames, 2 clips held out: 10 x 2 frames (or 10 first frames) in batches of 4 per epoch."""

@@ -200,7 +200,7 @@ def test_each_job_gets_the_threads_memory_runtime_and_gpus_of_its_rule(slurm_run
         job["MinMemoryNode"] == f"{TRAIN_SAD_OVERRIDE['mem_mb']}M" and job["TresPerJob"] == "gres:gpu:1"
         for job in train_sad
     )
-    assert _configured_resources("train_sad")["threads"] == 2  # the schema's default, untouched by the override
+    assert _configured_resources("train_sad")["threads"] == 1  # the rule's own default ($defs says 2), kept
 
 
 def test_the_slurm_run_gives_the_outputs_of_a_local_run(slurm_runs, tiny_run):

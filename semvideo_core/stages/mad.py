@@ -114,12 +114,14 @@ def train_vae(clips_path, settings: dict, out_dir, state_dir, **kwargs) -> dict:
         loss = l1 + mse + mix_weight * mix + kl_weight * kl
         return loss, {"l1": l1.item(), "mse": mse.item(), "mix": mix.item(), "kl": kl.item()}
 
+    last_validation = {}  # the latest weights' scores: the final weights' when training has just ended
+
     def validate(vae):
         reconstructed = _reconstruct(vae, val_frames, phase.batch_size)
-        return {
-            "psnr": float(psnr(reconstructed, val_frames).mean()),
-            "ssim": float(ssim(reconstructed, val_frames).mean()),
-        }
+        last_validation.update(
+            psnr=float(psnr(reconstructed, val_frames).mean()), ssim=float(ssim(reconstructed, val_frames).mean())
+        )
+        return dict(last_validation)
 
     scores = {}
 
@@ -128,7 +130,9 @@ def train_vae(clips_path, settings: dict, out_dir, state_dir, **kwargs) -> dict:
         unscaled = torch.cat([encode_frames(vae, sample[i : i + 256]) for i in range(0, len(sample), 256)])
         unscaled /= vae.config.scaling_factor  # encode_frames applied the current (initial) factor
         vae.register_to_config(scaling_factor=float(1 / unscaled.std()))
-        scores.update(validate(vae))
+        # train() scored these very weights after the last epoch (the factor does not touch a reconstruction); a job
+        # resumed past that scores them anew
+        scores.update(last_validation or validate(vae))
         with atomic_directory(out_dir) as partial:
             vae.save_pretrained(partial, safe_serialization=True)
             record = {"held_out": scores, "val_clips": [ids[i] for i in val_rows], "settings": settings}
