@@ -57,7 +57,13 @@ def _interrupt_after(command, fraction: float, timeout_s: float) -> SimpleNamesp
     middle of a status check, and a Ctrl-C then finds no job to cancel (the executor interface takes the active jobs
     out of its list while it checks them), which leaves them running (README, "Cluster runs").
     """
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # A shell that starts the suite with `&` and no job control makes it ignore SIGINT, and an ignored signal stays
+    # ignored across exec: the run would never see the Ctrl-C. Handled here, it is back to the default in the child.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     lines, done, total, deadline = [], 0, None, time.monotonic() + timeout_s
     while process.poll() is None and time.monotonic() < deadline:
         if not select.select([process.stdout], [], [], 1.0)[0]:
