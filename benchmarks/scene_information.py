@@ -149,7 +149,8 @@ def main() -> None:
             read = accuracy(classify_frames(probe, frames), labels)
             print(f"{name:<18} {start:<28} " + " ".join(f"{read[k]:>10.3f}" for k in LABELS), flush=True)
     if args.samples:
-        shown, seeds = test_ids[:12], [anchor["seed"] + row for row in range(12)]
+        shown = test_ids[:12]
+        seeds = [anchor["seed"] + row for row in range(len(shown))]
         rows = [
             text_to_image(from_noise, sources["truth"][: len(shown)], empty, {**anchor, "guidance": g}, seeds)
             for g in (1.0, anchor["guidance"])
