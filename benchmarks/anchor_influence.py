@@ -10,7 +10,8 @@ anchor frame, the true holistic tokens for the video), each video is rendered th
 
 Printed per SparseCtrl folder: the mean absolute difference, in grey levels per evaluation frame, between the videos
 from the anchor frame and from grey (0: the anchor changes nothing); how far each video's first frame lies from the
-frame it was given; and the scene probe's reading of first frames and of all evaluation frames.
+frame it was given and from the true first frame; and the scene probe's reading of first frames and of all
+evaluation frames.
 
     python benchmarks/anchor_influence.py [--sparsectrl FOLDER ...] [--init-strength S] [--clips N] [--threads 2]
 
@@ -126,10 +127,11 @@ def main() -> None:
         change = np.abs(videos["anchor frame"].astype(float) - videos["grey"]).mean(axis=(0, 2, 3, 4))
         print(f"{folder}: |video(anchor frame) - video(grey)| per evaluation frame, grey levels: {np.round(change, 2)}")
         for name, frames in videos.items():
-            given = np.abs(frames[:, 0].astype(float) - conditions[name]).mean()
+            given, truth = (np.abs(frames[:, 0].astype(float) - c).mean() for c in (conditions[name], truth_first))
             print(
-                f"  given {name:<16} first frame {given:5.2f} grey levels from it; probe: first frames "
-                f"{read(frames[:, :1], labels[:, :1])}, all frames {read(frames, labels[:, positions])}",
+                f"  given {name:<16} first frame {given:5.2f} grey levels from it, {truth:5.2f} from the true first "
+                f"frame; probe: first frames {read(frames[:, :1], labels[:, :1])}, "
+                f"all frames {read(frames, labels[:, positions])}",
                 flush=True,
             )
 
