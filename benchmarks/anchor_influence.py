@@ -8,9 +8,9 @@ anchor frame, the true holistic tokens for the video), each video is rendered th
 - a flat grey frame (no information),
 - the clip's true first frame (the best anchor there could be).
 
-Printed per SparseCtrl folder: the mean absolute difference, in grey levels per evaluation frame, between the videos
+Printed per SparseCtrl folder: the mean absolute difference, in grey levels per rendered frame, between the videos
 from the anchor frame and from grey (0: the anchor changes nothing); how far each video's first frame lies from the
-frame it was given and from the true first frame; and the scene probe's reading of first frames and of all
+frame it was given and from the true first frame; and the scene probe's reading of first frames and of the
 evaluation frames.
 
     python benchmarks/anchor_influence.py [--sparsectrl FOLDER ...] [--init-strength S] [--clips N] [--threads 2]
@@ -105,7 +105,7 @@ def main() -> None:
     print(f"anchor frames: probe {read(anchors, labels[:, 0])}; {distance:.2f} grey levels from the first motion frame")
 
     def render_all(pipe_video, condition: np.ndarray) -> np.ndarray:
-        """Evaluation frames uint8 [N, F_eval, H, W, 3] of every clip, SparseCtrl given `condition` [N, H, W, 3]."""
+        """Videos uint8 [N, frames, H, W, 3] of every clip, SparseCtrl given `condition` [N, H, W, 3]."""
         return batched(
             lambda rows: render_videos(
                 pipe_video,
@@ -115,7 +115,7 @@ def main() -> None:
                 empty_holistic,
                 video,
                 [video["seed"] + r for r in rows],
-            )[:, evaluation],
+            ),
             len(clip_ids),
             render["batch_size"],
         )
@@ -125,13 +125,13 @@ def main() -> None:
         pipe_video = video_pipeline(*parts, render["device"], render["dtype"])
         videos = {name: render_all(pipe_video, condition) for name, condition in conditions.items()}
         change = np.abs(videos["anchor frame"].astype(float) - videos["grey"]).mean(axis=(0, 2, 3, 4))
-        print(f"{folder}: |video(anchor frame) - video(grey)| per evaluation frame, grey levels: {np.round(change, 2)}")
+        print(f"{folder}: |video(anchor frame) - video(grey)| per frame, grey levels: {np.round(change, 2)}")
         for name, frames in videos.items():
             given, truth = (np.abs(frames[:, 0].astype(float) - c).mean() for c in (conditions[name], truth_first))
             print(
                 f"  given {name:<16} first frame {given:5.2f} grey levels from it, {truth:5.2f} from the true first "
                 f"frame; probe: first frames {read(frames[:, :1], labels[:, :1])}, "
-                f"all frames {read(frames, labels[:, positions])}",
+                f"evaluation frames {read(frames[:, evaluation], labels[:, positions])}",
                 flush=True,
             )
 
