@@ -7,6 +7,7 @@ from snakemake.utils import validate
 
 from semvideo_core.config import with_defaults
 from semvideo_core.data import cc2017_layout, hcp_layout
+from semvideo_core.semminer import without_connection
 from semvideo_core.world.config import WorldConfig
 from semvideo_core.world.layout import world_files
 
@@ -132,6 +133,11 @@ def hcp_run_inputs(wildcards):
     return [str(Path(config["hcp"]["raw_dir"]) / key) for key in keys]
 
 
+def hcp_parcellation_input(wildcards):
+    """The parcellation file when one is configured: an input, so that a file replaced in place reruns the job."""
+    return [config["hcp"]["dlabel"]] if config["hcp"]["dlabel"] else []
+
+
 def hcp_movie_inputs(wildcards):
     raw_data_ready("hcp")
     return [str(Path(config["hcp"]["raw_dir"]) / "stimuli" / r["movie"]) for r in config["hcp"]["runs"]]
@@ -209,13 +215,13 @@ def launches_captioner():
 
 
 def caption_settings():
-    """Exactly the settings that captions reads - the import settings, or SemMiner's (with the weights' path when it
-    launches its own server)."""
+    """Exactly the settings that decide the captions - the import settings, or SemMiner's (with the weights' path
+    when it launches its own server) less how it connects, which the script reads from the config."""
     section = config["captions"]
     if section["source"] == "precomputed":
         return section["precomputed"]
     model_path = config["models"]["captioner"]["path"] if launches_captioner() else None
-    return {**section["semminer"], "model_path": model_path}
+    return {**without_connection(section["semminer"]), "model_path": model_path}
 
 
 def captioner_files():

@@ -101,6 +101,7 @@ rule preprocess_fmri_hcp:
     input:
         runs=hcp_run_inputs,
         clip_times=hcp_clip_times,
+        dlabel=hcp_parcellation_input,
     output:
         "data/hcp/fmri/{hcp_subject}.h5",
     log:

@@ -53,6 +53,24 @@ def _fill(value, node: dict, root: dict):
     return value
 
 
+def _canonical(value, node: dict, root: dict):
+    """`value` with every mapping in one fixed key order: the schema's properties first, in the schema's order,
+    then any other keys sorted. Snakemake compares a rule's params by their repr, in which key order counts, so
+    without this a default written out, or keys listed in another order, would rerun a rule with the same values."""
+    if not isinstance(value, dict):
+        return value
+    node = _resolve(node, root)
+    properties = node.get("properties", {})
+    extra = node.get("additionalProperties")
+    others = sorted((key for key in value if key not in properties), key=str)
+    ordered = [key for key in properties if key in value] + others
+    return {
+        key: _canonical(value[key], properties.get(key, extra if isinstance(extra, dict) else {}), root)
+        for key in ordered
+    }
+
+
 def with_defaults(config: dict, schema: dict) -> dict:
-    """`config` with every default of `schema` filled in, object defaults merged under the user's values."""
-    return _fill(copy.deepcopy(config), schema, schema)
+    """`config` with every default of `schema` filled in, object defaults merged under the user's values, and its
+    mappings in the schema's key order (`_canonical`)."""
+    return _canonical(_fill(copy.deepcopy(config), schema, schema), schema, schema)

@@ -48,6 +48,27 @@ def test_the_shipped_config_is_complete_after_defaults():
     assert config["cc2017"]["raw_dir"] is None and config["demo"]["world"] == shipped["demo"]["world"]
 
 
+def _reversed_keys(value):
+    if isinstance(value, dict):
+        return {key: _reversed_keys(value[key]) for key in reversed(list(value))}
+    return value
+
+
+def test_a_default_written_out_or_keys_in_another_order_give_the_same_params():
+    """Snakemake compares a rule's params by their repr, where key order counts: neither writing a default value out
+    nor listing a section's keys in another order may change it (it would rerun the rule with the same values)."""
+    shipped = yaml.safe_load((REPO / "config.yaml").read_text())
+    spelled_out = _reversed_keys(shipped)
+    spelled_out["embed"] = {"device": "cpu", "tokens": 32}  # defaults, in another order than the schema's
+    spelled_out["render"] = {"video": {"seed": 0}, "anchor": {"steps": 10}}
+    plain, spelled = with_defaults(shipped, SCHEMA), with_defaults(spelled_out, SCHEMA)
+    assert plain == spelled
+    assert all(repr(plain[section]) == repr(spelled[section]) for section in plain)
+    # The order is the schema's, read from the schema itself.
+    assert list(spelled["embed"]) == list(SCHEMA["properties"]["embed"]["properties"])
+    assert list(spelled["demo"]["world"]) == list(SCHEMA["properties"]["demo"]["properties"]["world"]["properties"])
+
+
 def _schema_node(path: str) -> dict:
     node = SCHEMA
     for key in path.split("/"):

@@ -26,7 +26,7 @@ from semvideo_core.data.preprocess import preprocess_timed_runs
 from semvideo_core.data.video import Mp4Writer
 from semvideo_core.io.captions import read_captions
 
-from .conftest import REPO
+from .conftest import REPO, job_blocks
 from .openai_server import FakeVLLM
 
 CLIP_TIMES = "run,segment,start_s,end_s\nMOVIE1,segA,10.5,30\nMOVIE1,testretest,50,60\nMOVIE2,segB,5,25\nMOVIE2,testretest,50,60\n"
@@ -188,6 +188,16 @@ def test_hcp_workflow_on_a_synthetic_subject(tmp_path):
     with h5py.File(tmp_path / "data" / "hcp" / "clips" / "test.h5") as h5:
         assert h5["frames"].shape == (10, 8, 32, 32, 3)
     assert len((tmp_path / "data" / "hcp" / "raw_manifest.sha256").read_text().splitlines()) == 2 + 2 + 1
+
+    # A configured parcellation file is an input of preprocessing, not only a path: replaced in place, it reruns it.
+    dlabel = tmp_path / "parcels.dlabel.nii"
+    dlabel.write_bytes(b"a parcellation")
+    settings = yaml.safe_load(config.read_text())
+    settings["hcp"]["dlabel"] = str(dlabel)
+    config.write_text(yaml.safe_dump(settings))
+    dry = subprocess.run([*command, "--configfile", str(config), "-n", targets[0]], capture_output=True, text=True)
+    (block,) = job_blocks(dry.stdout, "preprocess_fmri_hcp")
+    assert str(dlabel) in block.split("output:")[0]
 
 
 def test_hcp_raw_fetches_support_files_from_an_s3_prefix(tmp_path):

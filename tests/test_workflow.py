@@ -515,6 +515,8 @@ VAE_ALL = {"train_vae": 1, "encode_latents": 2, **GENERATORS, **MAD_ALL}
         ({"evaluation": {"sample_clips": 3}}, {"all": 1, "metrics_table": 1}),
         ({"resources": {"train_sad": {"mem_mb": 9000}}}, {}),
         ({"captions": {"semminer": {"temperature": 0.7}}}, {}),  # captions are imported: SemMiner's knobs are unread
+        # Defaults written out, in another key order than the schema's: the same params, nothing reruns.
+        ({"embed": {"device": "cpu", "dtype": "float16"}, "render": {"video": {"seed": 0}, "anchor": {"seed": 0}}}, {}),
     ],
     ids=lambda value: json.dumps(value) if isinstance(value, dict) and value and "all" not in value else "",
 )
@@ -639,6 +641,12 @@ def test_captions_rule_mines_with_semminer_from_a_server_by_url_or_launched(tmp_
         snakemake(tmp_path, "--configfile", str(config), "--cores", "2", *targets)
     ids = list(read_captions(tmp_path / targets[0]))
     assert len(ids) == 40 and len(server.completed()) == 4 * 40
+    # How the job reaches its server does not decide the captions: another address, key variable, concurrency or
+    # retry policy reruns nothing.
+    moved = {**settings["captions"]["semminer"], "in_flight": 4, "attempts": 2, "timeout_s": 30.0}
+    moved["server"] = {"base_url": "http://10.0.0.1:9000/v1", "api_key_env": "OTHER_KEY", "startup_timeout_s": 5}
+    config.write_text(yaml.safe_dump({**settings, "captions": {**settings["captions"], "semminer": moved}}))
+    assert planned_jobs(snakemake(tmp_path, "--configfile", str(config), "-n", *targets).stdout) == {}
     anchors = read_captions(tmp_path / targets[1])
     assert set(anchors) == set(ids) and all(text.startswith("The anchor view") for text in anchors.values())
 
