@@ -57,9 +57,11 @@ def _canonical(value, node: dict, root: dict):
     """`value` with every mapping in one fixed key order: the schema's properties first, in the schema's order,
     then any other keys sorted. Snakemake compares a rule's params by their repr, in which key order counts, so
     without this a default written out, or keys listed in another order, would rerun a rule with the same values."""
+    node = _resolve(node, root)
+    if isinstance(value, list) and isinstance(node.get("items"), dict):
+        return [_canonical(item, node["items"], root) for item in value]
     if not isinstance(value, dict):
         return value
-    node = _resolve(node, root)
     properties = node.get("properties", {})
     extra = node.get("additionalProperties")
     others = sorted((key for key in value if key not in properties), key=str)

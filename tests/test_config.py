@@ -67,6 +67,10 @@ def test_a_default_written_out_or_keys_in_another_order_give_the_same_params():
     # The order is the schema's, read from the schema itself.
     assert list(spelled["embed"]) == list(SCHEMA["properties"]["embed"]["properties"])
     assert list(spelled["demo"]["world"]) == list(SCHEMA["properties"]["demo"]["properties"]["world"]["properties"])
+    runs = with_defaults({"hcp": {"runs": [{"movie": "m.mp4", "direction": "AP", "run": "MOVIE1"}]}}, SCHEMA)
+    assert list(runs["hcp"]["runs"][0]) == list(
+        SCHEMA["properties"]["hcp"]["properties"]["runs"]["items"]["properties"]
+    )
 
 
 def _schema_node(path: str) -> dict:
