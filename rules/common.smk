@@ -5,11 +5,16 @@ from pathlib import Path
 import yaml
 from snakemake.utils import validate
 
-from semvideo_core.config import with_defaults
+from semvideo_core.config import effective_precision, training_params, with_defaults
 from semvideo_core.data import cc2017_layout, hcp_layout
 from semvideo_core.semminer import without_connection
 from semvideo_core.world.config import WorldConfig
 from semvideo_core.world.layout import world_files
+
+# A rule's params hold exactly what decides its outputs, since any change to them reruns it: not how a job reaches a
+# server (without_connection), how often it saves its training state (training_params; the scripts restore it from
+# the config) or half precision that a CPU job does not apply (effective_precision), nor keys its settings leave
+# unread (preprocess_settings, sad_decode_settings, mad_motion_settings, scoring_settings).
 
 # Defaults come from the schema alone, merged deeply: a partial override keeps the rest of its section.
 _schema = yaml.safe_load(Path(workflow.basedir, "schemas", "config.schema.yaml").read_text())
@@ -313,9 +318,29 @@ def mad_decode_inputs(wildcards):
     return inputs
 
 
+def preprocess_settings():
+    """The preprocess section less the threshold its voxel selection does not use (alpha for top_k, top_k for
+    bonferroni)."""
+    section = config["preprocess"]
+    unused = "alpha" if section["selection"] == "top_k" else "top_k"
+    return {k: v for k, v in section.items() if k != unused}
+
+
+def sad_decode_settings():
+    """sad.decode; without the Refineformer (refine: false) its steps, strength and seed are unused."""
+    section = config["sad"]["decode"]
+    return section if section["refine"] else {"refine": False}
+
+
+def mad_motion_settings():
+    """mad.motion; the noise level only for the noisy_truth source, the one that draws noise."""
+    section = config["mad"]["motion"]
+    return {k: v for k, v in section.items() if k != "noise" or section["source"] == "noisy_truth"}
+
+
 def mad_decode_settings(variant):
     """decode_mad's knobs: the ridge alphas only for the ridge variant, so changing them reruns nothing else."""
-    settings = dict(config["mad"]["decode"])
+    settings = effective_precision(config["mad"]["decode"])
     if variant == "ridge":
         settings["ridge_alphas"] = config["ridge"]["alphas"]
     return settings
@@ -417,7 +442,7 @@ def anchor_render_settings(variant):
         "source": source_kind(RENDER_SOURCES[variant]["anchor"]),
         "anchor": section["anchor"],
         "clips": section["ablation_clips"] if variant in ABLATIONS else None,
-        **{k: section[k] for k in ("batch_size", "device", "dtype")},
+        **effective_precision({k: section[k] for k in ("batch_size", "device", "dtype")}),
     }
 
 
@@ -440,7 +465,7 @@ def video_render_settings(variant):
         "holistic": source_kind(RENDER_SOURCES[variant]["holistic"]),
         "video": section["video"],
         "clips": section["ablation_clips"] if variant in ABLATIONS else None,
-        **{k: section[k] for k in ("sheet_clips", "batch_size", "device", "dtype")},
+        **effective_precision({k: section[k] for k in ("sheet_clips", "batch_size", "device", "dtype")}),
     }
 
 
@@ -506,7 +531,7 @@ def judge_settings(dataset):
     return {
         "models": {slot: dict(config["models"][slot]) for slot in JUDGE_SLOTS},
         "demo_folder": DEMO_JUDGE,
-        **{k: section[k] for k in ("stand_in_size", "batch_size", "device", "dtype")},
+        **effective_precision({k: section[k] for k in ("stand_in_size", "batch_size", "device", "dtype")}),
     }
 
 
@@ -517,8 +542,11 @@ def evaluation_protocol():
 
 def scoring_settings():
     """Rule evaluate's knobs: the evaluation section less what only the table (variants, sample_clips) or the
-    judges (stand_in_size, batch_size, device, dtype: judge_settings) read."""
+    judges (stand_in_size, batch_size, device, dtype: judge_settings) read, and the VIFI gate where CLIP-PCC has
+    none."""
     skip = {"variants", "sample_clips", "stand_in_size", "batch_size", "device", "dtype"}
+    if config["evaluation"]["clip_pcc"] != "ma_adjacent_gated":
+        skip.add("vifi_gate")
     return {k: v for k, v in config["evaluation"].items() if k not in skip}
 
 

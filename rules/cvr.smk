@@ -24,7 +24,7 @@ rule train_t2i:
         runtime=rule_resources("train_t2i")["runtime"],
         gpu=rule_resources("train_t2i")["gpu"],
     params:
-        t2i=config["t2i"],
+        t2i=training_params(config["t2i"]),
         state=lambda wildcards: f"models/{wildcards.dataset}/state/t2i",
     script:
         "../workflow_scripts/train_t2i.py"
@@ -84,7 +84,7 @@ rule train_motion_adapter:
         gpu=rule_resources("train_motion_adapter")["gpu"],
     params:
         t2i=lambda wildcards: generator_folder("t2i", wildcards.dataset),
-        settings=config["motion_adapter"],
+        settings=training_params(config["motion_adapter"]),
         state=lambda wildcards: f"models/{wildcards.dataset}/state/motion_adapter",
     script:
         "../workflow_scripts/train_motion_adapter.py"
@@ -115,7 +115,7 @@ rule train_sparsectrl:
     params:
         t2i=lambda wildcards: generator_folder("t2i", wildcards.dataset),
         motion_adapter=lambda wildcards: generator_folder("motion_adapter", wildcards.dataset),
-        settings=config["sparsectrl"],
+        settings=training_params(config["sparsectrl"]),
         state=lambda wildcards: f"models/{wildcards.dataset}/state/sparsectrl",
     script:
         "../workflow_scripts/train_sparsectrl.py"

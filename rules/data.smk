@@ -19,7 +19,7 @@ rule preprocess_fmri:
         gpu=rule_resources("preprocess_fmri")["gpu"],
     params:
         runs=fmri_run_labels,
-        preprocess=config["preprocess"],
+        preprocess=preprocess_settings(),
         trim=lambda wildcards: cc2017_like_layout(wildcards.dataset)["trim"],
         lag_trs=lambda wildcards: cc2017_like_layout(wildcards.dataset)["lag_trs"],
         cortical_vertices=lambda wildcards: cc2017_like_layout(wildcards.dataset)["cortical_vertices"],
@@ -147,7 +147,7 @@ rule extract_clips_hcp:
         gpu=rule_resources("extract_clips_hcp")["gpu"],
     params:
         run_names=[r["run"] for r in config["hcp"]["runs"]],
-        clips=config["clips"],
+        clips={k: config["clips"][k] for k in ("size", "backend", "compression")},  # HCP has its own protocol
         protocol=config["hcp"]["clip_protocol"],
         clip_seconds=config["hcp"]["clip_seconds"],
         test_segment=config["hcp"]["test_segment"],

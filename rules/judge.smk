@@ -22,7 +22,7 @@ rule train_video_judge:
         runtime=rule_resources("train_video_judge")["runtime"],
         gpu=rule_resources("train_video_judge")["gpu"],
     params:
-        judge=config["video_judge"],
+        judge=training_params(config["video_judge"]),
         labelling=lambda wildcards: demo_labelling(),
         state="models/demo/state/video_judge",
     script:

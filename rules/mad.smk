@@ -23,7 +23,7 @@ rule train_vae:
         runtime=rule_resources("train_vae")["runtime"],
         gpu=rule_resources("train_vae")["gpu"],
     params:
-        vae={**config["vae"], "size": config["latents"]["size"]},
+        vae=training_params({**config["vae"], "size": config["latents"]["size"]}),
         state=lambda wildcards: f"models/{wildcards.dataset}/state/vae",
     script:
         "../workflow_scripts/train_vae.py"
@@ -51,7 +51,7 @@ rule encode_latents:
         gpu=rule_resources("encode_latents")["gpu"],
     params:
         vae=lambda wildcards: vae_folder(wildcards.dataset),
-        latents=config["latents"],
+        latents=effective_precision(config["latents"]),
     script:
         "../workflow_scripts/encode_latents.py"
 
@@ -78,7 +78,7 @@ rule decode_sad_train:
         runtime=rule_resources("decode_sad_train")["runtime"],
         gpu=rule_resources("decode_sad_train")["gpu"],
     params:
-        decode=config["sad"]["decode"],
+        decode=sad_decode_settings(),
         split="train",
     script:
         "../workflow_scripts/decode_sad.py"
@@ -109,8 +109,8 @@ rule train_mad:
     params:
         model=config["mad"]["model"],
         loss=config["mad"]["loss"],
-        motion=config["mad"]["motion"],
-        pretrain=config["mad"]["pretrain"],
+        motion=mad_motion_settings(),
+        pretrain=training_params(config["mad"]["pretrain"]),
         val_fraction=config["mad"]["val_fraction"],
         val_block=config["mad"]["val_block"],
         select_best=config["mad"]["select_best"],
@@ -148,8 +148,8 @@ rule finetune_mad:
         gpu=rule_resources("finetune_mad")["gpu"],
     params:
         loss=config["mad"]["loss"],
-        motion=config["mad"]["motion"],
-        finetune=config["mad"]["finetune"],
+        motion=mad_motion_settings(),
+        finetune=training_params(config["mad"]["finetune"]),
         select_best=config["mad"]["select_best"],
         calibrate=config["mad"]["calibrate"],
         state=lambda wildcards: f"models/{wildcards.dataset}/mad/state/{wildcards.subject}",

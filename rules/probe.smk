@@ -22,7 +22,7 @@ rule train_probe:
         runtime=rule_resources("train_probe")["runtime"],
         gpu=rule_resources("train_probe")["gpu"],
     params:
-        probe=probe_settings(),
+        probe=training_params(probe_settings()),
         labelling=lambda wildcards: demo_labelling(),
         state="models/demo/state/probe",
     script:

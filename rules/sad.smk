@@ -52,7 +52,7 @@ rule train_sad:
     params:
         model=config["sad"]["model"],
         loss=config["sad"]["loss"],
-        pretrain=config["sad"]["pretrain"],
+        pretrain=training_params(config["sad"]["pretrain"]),
         val_fraction=config["sad"]["val_fraction"],
         state=lambda wildcards: f"models/{wildcards.dataset}/sad/{wildcards.level}/state/pretrain",
     script:
@@ -83,7 +83,7 @@ rule finetune_sad:
         gpu=rule_resources("finetune_sad")["gpu"],
     params:
         loss=config["sad"]["loss"],
-        finetune=config["sad"]["finetune"],
+        finetune=training_params(config["sad"]["finetune"]),
         state=lambda wildcards: f"models/{wildcards.dataset}/sad/{wildcards.level}/state/{wildcards.subject}",
     script:
         "../workflow_scripts/finetune_sad.py"
@@ -111,7 +111,7 @@ rule decode_sad:
         runtime=rule_resources("decode_sad")["runtime"],
         gpu=rule_resources("decode_sad")["gpu"],
     params:
-        decode=config["sad"]["decode"],
+        decode=sad_decode_settings(),
         split="test",
     script:
         "../workflow_scripts/decode_sad.py"

@@ -76,3 +76,45 @@ def with_defaults(config: dict, schema: dict) -> dict:
     """`config` with every default of `schema` filled in, object defaults merged under the user's values, and its
     mappings in the schema's key order (`_canonical`)."""
     return _canonical(_fill(copy.deepcopy(config), schema, schema), schema, schema)
+
+
+# How often a training job saves its state, not what it learns: the rules keep these keys out of their params and
+# the resume fingerprint leaves them out, so a new interval neither retrains anything nor discards a checkpoint.
+CHECKPOINTING_KEYS = ("checkpoint_every",)
+
+
+def without_checkpointing(settings):
+    """A rule's settings with every training phase's checkpoint interval taken out, at any depth."""
+    if not isinstance(settings, dict):
+        return settings
+    return {key: without_checkpointing(value) for key, value in settings.items() if key not in CHECKPOINTING_KEYS}
+
+
+def with_checkpointing(settings, section):
+    """`settings` (from `without_checkpointing`) with the intervals of `section`, the config they came from, back."""
+    if not isinstance(settings, dict) or not isinstance(section, dict):
+        return settings
+    restored = {key: with_checkpointing(value, section.get(key)) for key, value in settings.items()}
+    restored.update({key: section[key] for key in CHECKPOINTING_KEYS if key in section})
+    return restored
+
+
+def effective_precision(settings: dict) -> dict:
+    """A job's settings (`device` with `dtype` or `precision`) as the job applies them: only CUDA devices run
+    float16 / bfloat16, a job on any other device runs float32 whatever they say, so there they read float32 / fp32
+    and a change to them reruns no CPU job. (Not for the text embeddings: their `dtype` is how they are stored.)"""
+    if str(settings.get("device", "cpu")).split(":")[0] == "cuda":
+        return dict(settings)
+    full = {"dtype": "float32", "precision": "fp32"}
+    return {key: full.get(key, value) for key, value in settings.items()}
+
+
+def training_params(section):
+    """A config section with training phases in it (the mappings with a checkpoint interval), as a rule's params:
+    each phase without its interval (the script puts it back: `with_checkpointing`) and with its precision as its
+    device applies it."""
+    if not isinstance(section, dict):
+        return section
+    if CHECKPOINTING_KEYS[0] in section:
+        return effective_precision(without_checkpointing(section))
+    return {key: training_params(value) for key, value in section.items()}

@@ -34,6 +34,7 @@ from safetensors.torch import save_file
 from torch import nn
 from tqdm import tqdm
 
+from .config import without_checkpointing
 from .io.atomic import atomic_output
 from .io.clip_ids import parse_clip_id
 
@@ -90,7 +91,9 @@ def code_version(modules: Iterable[ModuleType]) -> str:
 
 
 def _fingerprint(model: nn.Module, config: TrainConfig, extra: dict) -> str:
-    blob = json.dumps({"start": weights_hash(model), "train": asdict(config), **extra}, sort_keys=True, default=str)
+    # the checkpoint interval is not in it: a resume with another interval continues the same training
+    train = without_checkpointing(asdict(config))
+    blob = json.dumps({"start": weights_hash(model), "train": train, **extra}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -182,6 +185,15 @@ def train(
     )
     progress = {"fingerprint": fingerprint, "step": 0, "epoch": 0, "in_epoch": 0, "sums": {}, "seconds": 0.0}
     best = None  # the state dict of the best epoch by `select`; progress["best"] holds its epoch and score
+    log.info(
+        "%s: %d epochs of %d steps on %s, a checkpoint every %d steps and epoch in %s",
+        name,
+        config.epochs,
+        steps_per_epoch,
+        device,
+        config.checkpoint_every,
+        state_dir,
+    )
     torch.manual_seed(config.seed)
     if checkpoint.exists():
         with safe_open(str(checkpoint), framework="pt") as handle:

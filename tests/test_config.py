@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 import yaml
 
-from semvideo_core.config import with_defaults
+from semvideo_core.config import effective_precision, training_params, with_checkpointing, with_defaults
 from semvideo_core.data.preprocess import PreprocessConfig
 from semvideo_core.models.losses import MADLossWeights, SADLossWeights
 from semvideo_core.models.mad import MADConfig
@@ -71,6 +71,54 @@ def test_a_default_written_out_or_keys_in_another_order_give_the_same_params():
     assert list(runs["hcp"]["runs"][0]) == list(
         SCHEMA["properties"]["hcp"]["properties"]["runs"]["items"]["properties"]
     )
+
+
+def _phases(value, path=()):
+    """(path, phase) of every training phase in a config: the mappings with a checkpoint interval."""
+    if isinstance(value, dict):
+        if "checkpoint_every" in value:
+            yield path, value
+        for key, child in value.items():
+            yield from _phases(child, (*path, key))
+
+
+TRAINED = ("sad", "mad", "vae", "probe", "video_judge", "t2i", "motion_adapter", "sparsectrl")
+
+
+def test_training_params_leave_out_the_checkpoint_interval_and_the_script_puts_it_back():
+    """How often a job saves is not what it learns: a rule's params carry no interval (a new one reruns nothing), and
+    the script restores the user's."""
+    config = with_defaults({"sad": {"pretrain": {"checkpoint_every": 7}}}, SCHEMA)
+    # every training phase of the schema: SAD's and MAD's two, the VAE, the probe, the judge and the three generators
+    assert {path for path, _ in _phases(config)} == {
+        *((name, phase) for name in ("sad", "mad") for phase in ("pretrain", "finetune")),
+        *((name, "train") for name in TRAINED[2:]),
+    }
+    for section in TRAINED:
+        params = training_params(config[section])
+        assert not list(_phases(params)), section
+        phase = "pretrain" if section in ("sad", "mad") else "train"
+        other = with_defaults({section: {phase: {"checkpoint_every": 1}}}, SCHEMA)
+        assert params == training_params(other[section]), f"{section}: the interval is still in the params"
+        assert with_checkpointing(params, config[section]) == config[section], section
+    assert with_checkpointing(training_params(config["sad"]), config["sad"])["pretrain"]["checkpoint_every"] == 7
+    # a rule's settings may carry keys of their own (train_vae adds the frame size)
+    vae = training_params({**config["vae"], "size": 64})
+    assert with_checkpointing(vae, config["vae"]) == {**config["vae"], "size": 64}
+
+
+def test_half_precision_settings_change_the_params_of_gpu_jobs_only():
+    """On the CPU every job runs float32 (backends.vae.load_vae, the generators, the judges, the training loop's
+    autocast), so there `dtype` / `precision` read as such and a change reruns nothing; on CUDA they stay."""
+    cpu = {"device": "cpu", "dtype": "bfloat16", "batch_size": 4}
+    assert effective_precision(cpu) == {"device": "cpu", "dtype": "float32", "batch_size": 4}
+    assert effective_precision({**cpu, "device": "mps"})["dtype"] == "float32"
+    assert effective_precision({**cpu, "device": "cuda:1"}) == {**cpu, "device": "cuda:1"}
+    config = with_defaults({"t2i": {"train": {"precision": "bf16"}}}, SCHEMA)
+    assert training_params(config["t2i"])["train"]["precision"] == "fp32"
+    assert training_params(with_defaults({}, SCHEMA)["t2i"]) == training_params(config["t2i"])
+    gpu = with_defaults({"mad": {"finetune": {"device": "cuda", "precision": "bf16"}}}, SCHEMA)["mad"]["finetune"]
+    assert training_params(gpu)["precision"] == "bf16"
 
 
 def _schema_node(path: str) -> dict:

@@ -1,5 +1,7 @@
 """The shared training loop's validation split by runs of clips and its best-epoch selection (with exact resume)."""
 
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -73,3 +75,33 @@ def test_select_passes_over_a_nan_score(tmp_path):
     model, snapshots = _toy_training(tmp_path, [float("nan"), 0.1, 0.5, float("nan"), 0.2])
     for key, value in model.state_dict().items():
         assert torch.equal(value, snapshots[2][key])
+
+
+def test_a_resume_with_another_checkpoint_interval_continues_the_same_training(tmp_path, caplog):
+    """The interval is not in the resume fingerprint: a killed job restarted with another one (say, after raising it
+    on a slow file system) resumes and ends where an uninterrupted run does; any other setting starts over."""
+    x, y = torch.randn(12, 3, generator=torch.Generator().manual_seed(1)), torch.randn(12, 1)
+
+    def run(state, stop=None, **changes):
+        torch.manual_seed(0)
+        model = nn.Linear(3, 1)
+        config = TrainConfig(**{"epochs": 3, "batch_size": 4, "lr": 0.1, "checkpoint_every": 2, **changes})
+        loss_fn = lambda model, rows: ((model(x[rows]) - y[rows]).pow(2).mean(), {})  # noqa: E731
+        plan = lambda epoch, rng: list(np.array_split(rng.permutation(12), 3))  # noqa: E731
+        train(model, loss_fn, plan, config, tmp_path / state, stop_after_steps=stop)
+        return model
+
+    whole = run("whole")
+    with pytest.raises(TrainingStopped):
+        run("killed", stop=4)
+    with caplog.at_level(logging.INFO, logger="semvideo_core.training"):
+        resumed = run("killed", checkpoint_every=5)
+    assert "resuming at step 4" in caplog.text and "a checkpoint every 5 steps" in caplog.text
+    for key, value in resumed.state_dict().items():
+        assert torch.equal(value, whole.state_dict()[key])
+    with pytest.raises(TrainingStopped):
+        run("other", stop=4)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="semvideo_core.training"):
+        run("other", lr=0.05)
+    assert "starting over" in caplog.text and "resuming" not in caplog.text

@@ -414,6 +414,9 @@ MAD_ALL = {**MAD_MODELS, "decode_mad": 7, **RENDER_ALL, **scored(13)}  # every v
 VAE_ALL = {"train_vae": 1, "encode_latents": 2, **GENERATORS, **MAD_ALL}
 
 
+CHECKPOINTED = ("vae", "probe", "video_judge", "t2i", "motion_adapter", "sparsectrl")  # one `train` phase each
+
+
 @pytest.mark.parametrize(
     "change, expected",
     [
@@ -515,6 +518,30 @@ VAE_ALL = {"train_vae": 1, "encode_latents": 2, **GENERATORS, **MAD_ALL}
         ({"evaluation": {"sample_clips": 3}}, {"all": 1, "metrics_table": 1}),
         ({"resources": {"train_sad": {"mem_mb": 9000}}}, {}),
         ({"captions": {"semminer": {"temperature": 0.7}}}, {}),  # captions are imported: SemMiner's knobs are unread
+        # How often each training job saves its state: not what it learns, nothing reruns.
+        (
+            {
+                **{name: {"train": {"checkpoint_every": 7}} for name in CHECKPOINTED},
+                **{
+                    name: {"pretrain": {"checkpoint_every": 7}, "finetune": {"checkpoint_every": 7}}
+                    for name in ("sad", "mad")
+                },
+            },
+            {},
+        ),
+        # The threshold the voxel selection does not use (tiny.yaml keeps the top K): nothing reruns.
+        ({"preprocess": {"alpha": 0.01}}, {}),
+        # Half precision on a CPU run, which computes in float32 whatever these say: nothing reruns.
+        (
+            {
+                "latents": {"dtype": "float32"},
+                "mad": {"decode": {"dtype": "bfloat16"}, "pretrain": {"precision": "bf16"}},
+                "t2i": {"train": {"precision": "fp16"}},
+                "render": {"dtype": "bfloat16"},
+                "evaluation": {"dtype": "float32"},
+            },
+            {},
+        ),
         # Defaults written out, in another key order than the schema's: the same params, nothing reruns.
         ({"embed": {"device": "cpu", "dtype": "float16"}, "render": {"video": {"seed": 0}, "anchor": {"seed": 0}}}, {}),
     ],

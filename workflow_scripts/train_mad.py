@@ -1,5 +1,6 @@
 """Rule train_mad: multi-subject MAD pretraining (resumes from its state folder)."""
 
+from semvideo_core.config import with_checkpointing
 from semvideo_core.logs import log_to_file
 from semvideo_core.stages.mad import train_mad
 from semvideo_core.threads import confine_threads
@@ -11,7 +12,6 @@ with log_to_file(snakemake.log[0], threads=snakemake.threads), confine_threads(s
             "model",
             "loss",
             "motion",
-            "pretrain",
             "val_fraction",
             "val_block",
             "select_best",
@@ -19,6 +19,7 @@ with log_to_file(snakemake.log[0], threads=snakemake.threads), confine_threads(s
             "ridge_alphas",
         )
     }
+    settings["pretrain"] = with_checkpointing(snakemake.params.pretrain, snakemake.config["mad"]["pretrain"])
     train_mad(
         list(snakemake.input.fmri),
         snakemake.input.latents,

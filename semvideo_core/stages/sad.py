@@ -231,13 +231,12 @@ def decode_sad(model_path, fmri_path, embeds_path, out_path, decode: dict, split
         if split == "test"
         else (subject.train.mean(1), subject.train_ids, subject.train_targets)
     )
-    generator = torch.Generator().manual_seed(decode["seed"])
     mlp = model.decode(voxels, subject.name, refine=False)
-    refined = (
-        model.decode(voxels, subject.name, True, decode["steps"], decode["strength"], generator)
-        if decode["refine"]
-        else mlp.clone()  # stored as its own tensor
-    )
+    if decode["refine"]:  # steps, strength and seed are read only here (the rule passes them only then)
+        generator = torch.Generator().manual_seed(decode["seed"])
+        refined = model.decode(voxels, subject.name, True, decode["steps"], decode["strength"], generator)
+    else:
+        refined = mlp.clone()  # stored as its own tensor
     write_embeddings(out_path, {"embeds": refined, "embeds_mlp": mlp}, ids, {"model": str(model_path), "split": split})
     top1, chance = top1_accuracy(refined, targets), chance_top1(targets)
     log.info("%s: %d %s clips decoded; top-1 retrieval %.3f (chance %.3f)", out_path, len(refined), split, top1, chance)
