@@ -5,6 +5,7 @@ kill renders only the missing clips, bad inputs named by file)."""
 
 import csv
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -246,13 +247,17 @@ def test_t2i_learns_every_frame_of_its_training_clips_and_holds_out_whole_clips(
     assert len(held_out) == 2 and set(held_out) <= {f"seg1_{k}" for k in range(1, 13)}
 
 
-def test_t2i_resumes_exactly_after_a_kill(t2i_inputs):
+def test_t2i_resumes_exactly_after_a_kill(t2i_inputs, caplog):
     args = (t2i_inputs / "latents.h5", t2i_inputs / "anchor.safetensors", T2I)
     train_t2i(*args, t2i_inputs / "whole", t2i_inputs / "state_whole")
     with pytest.raises(TrainingStopped):
         train_t2i(*args, t2i_inputs / "killed", t2i_inputs / "state_killed", stop_after_steps=3)
     assert not (t2i_inputs / "killed").exists()
-    train_t2i(*args, t2i_inputs / "killed", t2i_inputs / "state_killed")
+    # restarted with another checkpoint interval, which says how often the job saves, not what it learns
+    other_interval = T2I | {"train": T2I["train"] | {"checkpoint_every": 1}}
+    with caplog.at_level(logging.INFO, logger="semvideo_core.training"):
+        train_t2i(*args[:2], other_interval, t2i_inputs / "killed", t2i_inputs / "state_killed")
+    assert "resuming at step 3" in caplog.text
     whole, resumed = load_unet(t2i_inputs / "whole").state_dict(), load_unet(t2i_inputs / "killed").state_dict()
     assert all(torch.equal(whole[k], resumed[k]) for k in whole)
 

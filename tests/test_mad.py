@@ -3,6 +3,7 @@ closed form, the VAE backends (the demo VAE loads back through from_pretrained),
 variant of decode_mad, the pixel metrics against scikit-image and numpy, and the bad inputs named by file."""
 
 import json
+import logging
 import math
 
 import h5py
@@ -295,7 +296,7 @@ def same_weights(first, second) -> bool:
 
 
 @pytest.mark.parametrize("source", ["truth", "noisy_truth"])
-def test_a_killed_mad_training_resumes_to_identical_weights(mad_dataset, tmp_path, source):
+def test_a_killed_mad_training_resumes_to_identical_weights(mad_dataset, tmp_path, source, caplog):
     d, latents = mad_dataset, str(mad_dataset["dir"] / "train_latents.h5")
     settings = mad_settings(source)
     train_mad(d["fmri"], latents, d["motion"], settings, tmp_path / "whole.safetensors", tmp_path / "whole_state")
@@ -310,7 +311,10 @@ def test_a_killed_mad_training_resumes_to_identical_weights(mad_dataset, tmp_pat
             stop_after_steps=7,
         )
     assert not (tmp_path / "never.safetensors").exists()
-    train_mad(d["fmri"], latents, d["motion"], settings, tmp_path / "resumed.safetensors", tmp_path / "state")
+    other_interval = settings | {"pretrain": settings["pretrain"] | {"checkpoint_every": 2}}  # how often it saves only
+    with caplog.at_level(logging.INFO, logger="semvideo_core.training"):
+        train_mad(d["fmri"], latents, d["motion"], other_interval, tmp_path / "resumed.safetensors", tmp_path / "state")
+    assert "resuming at step 7" in caplog.text
     assert same_weights(tmp_path / "whole.safetensors", tmp_path / "resumed.safetensors")
     rows = (tmp_path / "state" / "log.csv").read_text().splitlines()
     assert len(rows) == 1 + 3 and "val_latent_corr" in rows[0]

@@ -303,6 +303,7 @@ def preprocess_subject(
         for key in ("candidate_index", "t", "p_corrected", "mean_r", "excluded_constant"):
             h5[f"selection/{key}"] = getattr(selection, key)
         parameters = asdict(config)
+        parameters.pop("top_k" if config.selection == "bonferroni" else "alpha")  # the threshold it did not use
         parameters["trim"] = {str(k): list(v) for k, v in config.trim.items()}
         h5.attrs["preprocessing"] = json.dumps(parameters)
         h5.attrs["runs"] = json.dumps(

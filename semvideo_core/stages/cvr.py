@@ -34,6 +34,7 @@ from ..backends.generators import (
     training_scheduler,
 )
 from ..backends.vae import resize_frames
+from ..config import without_checkpointing
 from ..data.video import Mp4Writer
 from ..io.atomic import atomic_directory
 from ..io.clip_arrays import read_clip_array, write_clip_array
@@ -159,9 +160,8 @@ def _train_denoiser(
             (Path(partial) / "training.json").write_text(json.dumps({**record, "log": str(log_csv)}, indent=2))
         log.info("%s: held-out denoising loss %s -> %s", name, scores, out_dir)
 
-    fingerprint = hashlib.sha256(
-        samples.numpy().tobytes() + tokens.numpy().tobytes() + json.dumps(settings, sort_keys=True).encode()
-    )
+    settings_text = json.dumps(without_checkpointing(settings), sort_keys=True)  # how often it saves is not the job
+    fingerprint = hashlib.sha256(samples.numpy().tobytes() + tokens.numpy().tobytes() + settings_text.encode())
     fingerprint.update(identity.encode())
     train(
         model,

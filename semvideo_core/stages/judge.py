@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from transformers import VideoMAEConfig, VideoMAEForVideoClassification, VideoMAEImageProcessor
 
+from ..config import without_checkpointing
 from ..io.atomic import atomic_directory
 from ..io.clip_arrays import read_clip_array
 from ..training import TrainConfig, train, validation_split
@@ -114,8 +115,7 @@ def train_video_judge(clips_path, test_clips_path, ground_truth, labelling: dict
         log.info("video judge on ground-truth test clips: accuracy %.3f (majority class %.3f) -> %s",
                  scores["test_accuracy"], scores["test_chance"], out_dir)
 
-    identity = hashlib.sha256(
-        clips.tobytes() + classes.tobytes() + json.dumps([settings, labelling], sort_keys=True).encode()
-    ).hexdigest()
+    settings_text = json.dumps([without_checkpointing(settings), labelling], sort_keys=True)  # not how often it saves
+    identity = hashlib.sha256(clips.tobytes() + classes.tobytes() + settings_text.encode()).hexdigest()
     train(model, loss_fn, plan, phase, state_dir, validate, "video judge", identity=identity[:16], save=save)
     return scores

@@ -32,6 +32,7 @@ from ..backends.vae import (
     to_pixels,
     to_uint8,
 )
+from ..config import without_checkpointing
 from ..io import models as model_store
 from ..io.atomic import atomic_directory
 from ..io.clip_arrays import read_clip_array, write_clip_array
@@ -145,7 +146,8 @@ def train_vae(clips_path, settings: dict, out_dir, state_dir, **kwargs) -> dict:
             out_dir,
         )
 
-    identity = hashlib.sha256(frames[train_rows].tobytes() + json.dumps(settings, sort_keys=True).encode()).hexdigest()
+    settings_text = json.dumps(without_checkpointing(settings), sort_keys=True)  # how often it saves is not the job
+    identity = hashlib.sha256(frames[train_rows].tobytes() + settings_text.encode()).hexdigest()
     train(vae, loss_fn, plan, phase, state_dir, validate, "demo VAE", identity=identity[:16], save=save, **kwargs)
     return scores
 

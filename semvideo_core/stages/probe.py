@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ..backends.vae import resize_frames, to_pixels
+from ..config import without_checkpointing
 from ..io import models as model_store
 from ..io.clip_arrays import read_clip_array
 from ..models.probe import ProbeConfig, SceneProbe
@@ -172,7 +173,7 @@ def train_probe(clips_path, test_clips_path, ground_truth, labelling: dict, sett
             "scene probe on ground-truth test frames: %s (chance %s) -> %s", scores, extra["test_chance"], out_path
         )
 
-    identity = hashlib.sha256(json.dumps([settings, labelling], sort_keys=True).encode())
+    identity = hashlib.sha256(json.dumps([without_checkpointing(settings), labelling], sort_keys=True).encode())
     for array in (frames[train_rows], labels, train_maps):  # the targets too: a checkpoint never resumes on others
         identity.update(np.ascontiguousarray(array))
     train(
