@@ -28,8 +28,9 @@ import numpy as np
 import torch
 import yaml
 
-from semvideo_core.backends.vae import decode_latents, load_vae, resize_frames
+from semvideo_core.backends.vae import decode_latents, load_vae
 from semvideo_core.config import with_defaults
+from semvideo_core.data.video import resize_frames
 from semvideo_core.io.clip_arrays import read_clip_array
 from semvideo_core.io.embeddings import load_constant, load_embeddings
 from semvideo_core.render.anchor import anchor_pipeline, render_anchor_frames

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from scipy.stats import pearsonr
 
-from semvideo_core.backends.vae import decode_latents, load_vae, resize_frames
+from semvideo_core.backends.vae import decode_latents, load_vae
+from semvideo_core.data.video import resize_frames
 from semvideo_core.io.clip_arrays import read_attrs, read_clip_array
 from semvideo_core.metrics.pixel import motion_energy, pixel_correlation, psnr, ssim
 from semvideo_core.metrics.regression import feature_correlation

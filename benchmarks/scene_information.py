@@ -38,8 +38,9 @@ from diffusers import StableDiffusionPipeline
 from PIL import Image
 from sklearn.linear_model import RidgeClassifierCV
 
-from semvideo_core.backends.vae import resize_frames, to_uint8
+from semvideo_core.backends.vae import to_uint8
 from semvideo_core.config import with_defaults
+from semvideo_core.data.video import resize_frames
 from semvideo_core.io.clip_arrays import read_clip_array
 from semvideo_core.io.embeddings import load_constant, load_embeddings
 from semvideo_core.models.ridge import fit_ridge, predict_ridge

@@ -453,9 +453,11 @@ def video_render_inputs(wildcards):
     return {
         "motion_frames": f"predictions/{dataset}/{motion}/{subject}/motion_frames.h5",
         "anchor": f"videos/{dataset}/{anchor_variant(variant)}/{subject}/anchor.h5",
-        "clips": f"data/{dataset}/clips/test.h5",
         **decoded_tokens(dataset, variant, subject, "holistic"),
     }
+
+
+PREVIEW_KEYS = ("fps",)  # render.video keys that shape only the previews (rule preview_video), not the frames
 
 
 def video_render_settings(variant):
@@ -463,10 +465,25 @@ def video_render_settings(variant):
     return {
         "variant": variant,
         "holistic": source_kind(RENDER_SOURCES[variant]["holistic"]),
-        "video": section["video"],
+        "video": {k: v for k, v in section["video"].items() if k not in PREVIEW_KEYS},
         "clips": section["ablation_clips"] if variant in ABLATIONS else None,
-        **effective_precision({k: section[k] for k in ("sheet_clips", "batch_size", "device", "dtype")}),
+        **effective_precision({k: section[k] for k in ("batch_size", "device", "dtype")}),
     }
+
+
+def preview_inputs(wildcards):
+    check_variant_subject(wildcards)
+    dataset, subject, variant = wildcards.dataset, wildcards.subject, wildcards.variant
+    return {
+        "video": f"videos/{dataset}/{variant}/{subject}/video.h5",
+        "motion_frames": f"predictions/{dataset}/{RENDER_SOURCES[variant]['motion']}/{subject}/motion_frames.h5",
+        "anchor": f"videos/{dataset}/{anchor_variant(variant)}/{subject}/anchor.h5",
+        "clips": f"data/{dataset}/clips/test.h5",
+    }
+
+
+def preview_settings():
+    return {"fps": config["render"]["video"]["fps"], "sheet_clips": config["render"]["sheet_clips"]}
 
 
 def demo_labelling():
@@ -599,7 +616,15 @@ check_evaluation()
 
 
 def final_outputs():
-    """The main job: the evaluation's tables and figures (which need every stage), and SAD's retrieval tables."""
+    """The main job: the evaluation's tables and figures (which need every stage), SAD's retrieval tables, and the
+    renders' previews (an mp4 per clip and a side-by-side sheet)."""
     targets = ["results/metrics.csv", "results/metrics.md"]
     targets += [f"results/{dataset}/semantic_retrieval.csv" for dataset in config["datasets"]]
+    for dataset, variant, subject in rendered_videos():
+        targets += [f"videos/{dataset}/{variant}/{subject}/mp4", f"videos/{dataset}/{variant}/{subject}/sheet.mp4"]
     return targets
+
+
+def rendered_videos():
+    """(dataset, variant, subject) of every render the table scores: what rule preview_video shows."""
+    return [(d, v, s) for _, (d, v, s) in evaluated_clip_files() if v != "motion_frames"]

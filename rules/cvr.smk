@@ -129,14 +129,7 @@ rule render_video:
         motion_adapter=lambda wildcards: generator_inputs("motion_adapter", wildcards.dataset),
         sparsectrl=lambda wildcards: generator_inputs("sparsectrl", wildcards.dataset),
     output:
-        frames="videos/{dataset}/{variant}/{subject}/video.h5",
-        mp4=directory("videos/{dataset}/{variant}/{subject}/mp4"),
-        sheet=report(
-            "videos/{dataset}/{variant}/{subject}/sheet.mp4",
-            caption="../report/videos.rst",
-            category="Videos",
-            subcategory="{variant}",
-        ),
+        "videos/{dataset}/{variant}/{subject}/video.h5",
     log:
         "logs/render_video/{dataset}_{variant}_{subject}.log",
     benchmark:

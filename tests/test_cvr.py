@@ -30,7 +30,6 @@ from semvideo_core.io.embeddings import write_embeddings
 from semvideo_core.models.probe import ProbeConfig, SceneProbe
 from semvideo_core.stages import cvr
 from semvideo_core.render.video import interpolate_frames, render_videos, video_pipeline
-from semvideo_core.data.video import read_mp4
 from semvideo_core.stages.cvr import (
     denoising_loss,
     render_anchor,
@@ -543,15 +542,13 @@ def test_video_parts_train_only_their_own_weights_and_load_back_offline(video_tr
     assert controlnet.controlnet_cond_embedding.weight.abs().sum() > 0  # zero-initialised, then trained
 
 
-def test_render_video_writes_frames_mp4s_and_a_sheet_and_resumes_after_a_kill(render_world, video_parts, monkeypatch):
+def test_render_video_writes_the_evaluation_frames_and_resumes_after_a_kill(render_world, video_parts, monkeypatch):
     root = render_world
     _render(root, "anchor_for_video.h5")
-    frames, ids = read_clip_array(root / "motion_frames.h5", "frames")
-    write_clip_array(root / "clips.h5", "frames", np.repeat(frames, 2, axis=1), ids)  # "true" frames, 6 per clip
+    ids = read_clip_array(root / "motion_frames.h5", "frames")[1]
     inputs = {
         "motion_frames": root / "motion_frames.h5",
         "anchor": root / "anchor_for_video.h5",
-        "clips": root / "clips.h5",
         "holistic_truth": root / "embeds.safetensors",
         "holistic": root / "decoded.safetensors",
     }
@@ -567,20 +564,16 @@ def test_render_video_writes_frames_mp4s_and_a_sheet_and_resumes_after_a_kill(re
         holistic="decoded",
         video=video,
         clips=4,
-        sheet_clips=2,
         batch_size=2,
         device="cpu",
         dtype="float32",
     )
 
-    def outputs(name):
-        return {"frames": root / f"{name}.h5", "mp4": root / f"{name}_mp4", "sheet": root / f"{name}_sheet.mp4"}
-
-    whole = render_video(inputs, parts, settings, outputs("whole"), root / "cache_whole")
+    whole = render_video(inputs, parts, settings, root / "whole.h5", root / "cache_whole")
     assert whole.shape == (4, 2, 16, 16, 3)  # frames 2 and 4 of 6 rendered; the first 4 clips
-    assert sorted(p.name for p in outputs("whole")["mp4"].iterdir()) == sorted(f"{c}.mp4" for c in ids[:4])
-    assert read_mp4(outputs("whole")["mp4"] / f"{ids[0]}.mp4")[0].shape == (2, 16, 16, 3)
-    assert read_mp4(outputs("whole")["sheet"])[0].shape == (2, 2 * 16, 4 * 16, 3)
+    written, written_ids = read_clip_array(root / "whole.h5", "frames")
+    np.testing.assert_array_equal(written, whole)
+    assert written_ids == ids[:4]
 
     original, calls = cvr.render_videos, []
 
@@ -592,15 +585,15 @@ def test_render_video_writes_frames_mp4s_and_a_sheet_and_resumes_after_a_kill(re
 
     monkeypatch.setattr(cvr, "render_videos", killed_after_one_batch)
     with pytest.raises(KeyboardInterrupt):
-        render_video(inputs, parts, settings, outputs("video_resumed"), root / "cache_video_resumed")
-    assert not outputs("video_resumed")["frames"].exists() and not outputs("video_resumed")["mp4"].exists()
+        render_video(inputs, parts, settings, root / "video_resumed.h5", root / "cache_video_resumed")
+    assert not (root / "video_resumed.h5").exists()
     monkeypatch.setattr(cvr, "render_videos", lambda *a, **k: calls.append(len(a[1])) or original(*a, **k))
     np.testing.assert_array_equal(
-        render_video(inputs, parts, settings, outputs("video_resumed"), root / "cache_video_resumed"), whole
+        render_video(inputs, parts, settings, root / "video_resumed.h5", root / "cache_video_resumed"), whole
     )
     assert calls == [2, 2], "the rerun renders the second batch only"
     wide = root / "wide_holistic.safetensors"
     write_embeddings(wide, {"embeds": torch.zeros(5, 5, 9)}, IDS)
     with pytest.raises(ValueError, match="attends to 6-d tokens.*9-d"):
-        render_video({**inputs, "holistic": wide}, parts, settings, outputs("bad_video"), root / "cache_bad_video")
-    assert not outputs("bad_video")["frames"].exists() and not outputs("bad_video")["mp4"].exists()
+        render_video({**inputs, "holistic": wide}, parts, settings, root / "bad_video.h5", root / "cache_bad_video")
+    assert not (root / "bad_video.h5").exists()

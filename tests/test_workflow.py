@@ -47,6 +47,7 @@ JOB_NAMES = [
         "train_sparsectrl",
         "render_anchor",
         "render_video",
+        "preview_video",
         "train_video_judge",
         "judge_truth",
         "evaluate",
@@ -94,12 +95,13 @@ def test_default_config_dry_run_shows_demo_world(tmp_path):
         "train_sparsectrl": "1",
         "render_anchor": "13",
         "render_video": "16",
+        "preview_video": "16",
         "train_video_judge": "1",
         "judge_truth": "1",
         "evaluate": "19",
         "metrics_table": "1",
         "all": "1",
-        "total": "114",
+        "total": "130",
     }
 
 
@@ -385,9 +387,14 @@ def test_the_installed_snakemake_counts_a_lone_jobs_threads(tmp_path):
 # Renders that depend on SAD's decodes or MAD's full / no_motion frames: anchor frames of full, no_anchor,
 # no_motion; videos of full, no_anchor, no_holi, no_motion (not ridge's or the oracle's). The oracle reads no fMRI:
 # one anchor, video and evaluation job for both subjects.
-RENDER_MAD = {"render_anchor": 6, "render_video": 8}
-RENDER_SUBJECTS = {"render_anchor": 8, "render_video": 10}  # every variant but the oracle
-RENDER_ALL = {"render_anchor": 9, "render_video": 11}
+def videos(jobs):
+    """`jobs` video renders and their previews (the mp4s and sheet of each, rule preview_video)."""
+    return {"render_video": jobs, "preview_video": jobs}
+
+
+RENDER_MAD = {"render_anchor": 6, **videos(8)}
+RENDER_SUBJECTS = {"render_anchor": 8, **videos(10)}  # every variant but the oracle
+RENDER_ALL = {"render_anchor": 9, **videos(11)}
 GENERATORS = {"train_t2i": 1, "train_motion_adapter": 1, "train_sparsectrl": 1}
 TRUTH = {"train_video_judge": 1, "judge_truth": 1}  # the demo video judge and the judged ground truth
 
@@ -479,7 +486,7 @@ CHECKPOINTED = ("vae", "probe", "video_judge", "t2i", "motion_adapter", "sparsec
                 "decode_mad": 2,
                 "all": 1,
                 "render_anchor": 2,
-                "render_video": 2,
+                **videos(2),
                 **scored(2),
             },
         ),
@@ -502,15 +509,17 @@ CHECKPOINTED = ("vae", "probe", "video_judge", "t2i", "motion_adapter", "sparsec
         ({"t2i": {"condition_drop": 0.2}}, {**GENERATORS, "all": 1, **RENDER_ALL, **scored(11)}),
         (
             {"motion_adapter": {"condition_drop": 0.2}},
-            {"train_motion_adapter": 1, "train_sparsectrl": 1, "all": 1, "render_video": 11, **scored(11)},
+            {"train_motion_adapter": 1, "train_sparsectrl": 1, "all": 1, **videos(11), **scored(11)},
         ),
         (
             {"sparsectrl": {"train": {"epochs": 2}}},
-            {"train_sparsectrl": 1, "all": 1, "render_video": 11, **scored(11)},
+            {"train_sparsectrl": 1, "all": 1, **videos(11), **scored(11)},
         ),
         ({"render": {"anchor": {"strength": 0.7}}}, {"all": 1, **RENDER_ALL, **scored(11)}),
-        ({"render": {"video": {"steps": 3}}}, {"all": 1, "render_video": 11, **scored(11)}),
-        ({"render": {"ablation_clips": 10}}, {"all": 1, "render_anchor": 4, "render_video": 6, **scored(6)}),
+        ({"render": {"video": {"steps": 3}}}, {"all": 1, **videos(11), **scored(11)}),
+        ({"render": {"ablation_clips": 10}}, {"all": 1, "render_anchor": 4, **videos(6), **scored(6)}),
+        # What shapes only the mp4s and the sheets: they are re-encoded, no render and no evaluation reruns.
+        ({"render": {"video": {"fps": 6}, "sheet_clips": 1}}, {"all": 1, "preview_video": 11}),
         ({"probe": {"train": {"epochs": 2}}}, {"train_probe": 1, "all": 1, **scored(13)}),
         ({"video_judge": {"train": {"epochs": 2}}}, {**TRUTH, "all": 1, **scored(13)}),
         ({"evaluation": {"size": 24}}, {"judge_truth": 1, "all": 1, **scored(13)}),

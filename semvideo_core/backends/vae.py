@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from diffusers import AutoencoderKL
@@ -60,18 +59,6 @@ def build_demo_vae(block_out_channels, layers_per_block: int, latent_channels: i
 
 def downsampling(vae: AutoencoderKL) -> int:
     return 2 ** (len(vae.config.block_out_channels) - 1)
-
-
-def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
-    """uint8 [..., H, W, 3] -> uint8 [..., size, size, 3]."""
-    flat = frames.reshape(-1, *frames.shape[-3:])
-    if flat.shape[1:3] == (size, size):
-        return frames
-    interpolation = cv2.INTER_AREA if size < flat.shape[1] else cv2.INTER_LINEAR
-    resized = np.empty((len(flat), size, size, 3), np.uint8)
-    for i, frame in enumerate(flat):
-        resized[i] = cv2.resize(frame, (size, size), interpolation=interpolation)
-    return resized.reshape(*frames.shape[:-3], size, size, 3)
 
 
 def to_pixels(frames: np.ndarray) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Video files: H.264 mp4 written and decoded with PyAV."""
+"""Video files: H.264 mp4 written and decoded with PyAV; frame arrays resized with OpenCV."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 from ..io.atomic import atomic_output
-
 
 # At 32 px (16-px chroma rows) x264's SIMD code gave different bytes for identical input from run to run, as if it
 # read uninitialised memory past the rows; its C code (asm=0) did not. From 64 px on, SIMD output was reproducible
@@ -86,3 +86,15 @@ def read_mp4(path: str | Path) -> tuple[np.ndarray, float]:
     if not frames:
         raise ValueError(f"{path}: no video frames could be decoded")
     return np.stack(frames), fps
+
+
+def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
+    """uint8 [..., H, W, 3] -> uint8 [..., size, size, 3]."""
+    flat = frames.reshape(-1, *frames.shape[-3:])
+    if flat.shape[1:3] == (size, size):
+        return frames
+    interpolation = cv2.INTER_AREA if size < flat.shape[1] else cv2.INTER_LINEAR
+    resized = np.empty((len(flat), size, size, 3), np.uint8)
+    for i, frame in enumerate(flat):
+        resized[i] = cv2.resize(frame, (size, size), interpolation=interpolation)
+    return resized.reshape(*frames.shape[:-3], size, size, 3)

@@ -20,9 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
-
 from diffusers import DDPMScheduler, UNetMotionModel
+from tqdm import tqdm
 
 from ..backends.generators import (
     build_tiny_motion_adapter,
@@ -33,9 +32,7 @@ from ..backends.generators import (
     load_unet,
     training_scheduler,
 )
-from ..backends.vae import resize_frames
 from ..config import without_checkpointing
-from ..data.video import Mp4Writer
 from ..io.atomic import atomic_directory
 from ..io.clip_arrays import read_clip_array, write_clip_array
 from ..io.embeddings import load_constant, load_embeddings
@@ -380,25 +377,13 @@ def render_anchor(inputs: dict, t2i_path, vae_path, settings: dict, out_path, ca
 # -- render_video ------------------------------------------------------------------------------------------------
 
 
-def contact_sheet(columns: list[np.ndarray], length: int) -> np.ndarray:
-    """Side-by-side frames [length, K * H, len(columns) * W, 3] of K clips: each column uint8 [K, T_c, H, W, 3]
-    (a still: T_c = 1) shown at `length` steps, the nearest of its own frames at each."""
-    rows = []
-    for column in columns:
-        index = np.round(np.linspace(0, column.shape[1] - 1, length)).astype(int)
-        rows.append(np.concatenate(list(column[:, index]), axis=1))  # [length, K * H, W, 3]
-    return np.concatenate(rows, axis=2)
-
-
-def render_video(inputs: dict, parts: dict, settings: dict, out: dict, cache_dir) -> np.ndarray:
+def render_video(inputs: dict, parts: dict, settings: dict, out_path, cache_dir) -> np.ndarray:
     """One variant's videos for one subject's test clips. `inputs`: motion_frames (decode_mad), anchor (render_anchor),
-    holistic_truth (the dataset's holistic embeddings: the empty caption, the oracle's tokens), holistic (decoded),
-    clips (the true test frames, for the sheet). `parts`: t2i, motion_adapter, sparsectrl, vae folders.
-    `settings`: variant, holistic source (decoded / truth / empty), the render.video knobs, clips (how many test
-    clips; null: all), sheet_clips, batch_size, device, dtype. `out`: frames (HDF5 `frames` uint8
-    [N, F_eval, H, W, 3], the evaluation frames), mp4 (a folder, one per clip at the evaluation rate) and sheet
-    (ground truth | motion frames | anchor frame | video for the first clips). Clips rendered before a kill are
-    taken from `cache_dir`."""
+    holistic_truth (the dataset's holistic embeddings: the empty caption, the oracle's tokens), holistic (decoded).
+    `parts`: t2i, motion_adapter, sparsectrl, vae folders. `settings`: variant, holistic source (decoded / truth /
+    empty), the render.video knobs, clips (how many test clips; null: all), batch_size, device, dtype. Writes the
+    evaluation frames to `out_path` (HDF5 `frames` uint8 [N, F_eval, H, W, 3]; rule preview_video makes the mp4s).
+    Clips rendered before a kill are taken from `cache_dir`."""
     motion, ids = read_clip_array(inputs["motion_frames"], "frames")
     if settings["clips"]:
         motion, ids = motion[: settings["clips"]], ids[: settings["clips"]]
@@ -413,7 +398,7 @@ def render_video(inputs: dict, parts: dict, settings: dict, out: dict, cache_dir
     if len(unrendered) < len(ids):
         log.info(
             "%s: %d of %d clips already rendered (cache %s)",
-            out["frames"],
+            out_path,
             len(ids) - len(unrendered),
             len(ids),
             cache.folder,
@@ -446,19 +431,7 @@ def render_video(inputs: dict, parts: dict, settings: dict, out: dict, cache_dir
                     cache.put(ids[row], frames[evaluation])
                 bar.update(len(rows))
     frames = np.stack([cache.get(clip) for clip in ids])  # [N, F_eval, H, W, 3]
-    fps = video["fps"]
-    with atomic_directory(out["mp4"]) as partial:
-        for clip, clip_frames in zip(ids, frames):
-            with Mp4Writer(Path(partial) / f"{clip}.mp4", fps, frames.shape[2:4][::-1]) as writer:
-                writer.write(clip_frames)
-    k = min(settings["sheet_clips"], len(ids))
-    truth = resize_frames(read_clip_array(inputs["clips"], "frames", ids[:k])[0], frames.shape[2])
-    sheet = contact_sheet([truth, motion[:k], anchors[:k, None], frames[:k]], frames.shape[1])
-    with Mp4Writer(out["sheet"], fps, sheet.shape[1:3][::-1]) as writer:
-        writer.write(sheet)
-    write_clip_array(out["frames"], "frames", frames, ids, {"variant": settings["variant"], "settings": settings})
+    write_clip_array(out_path, "frames", frames, ids, {"variant": settings["variant"], "settings": settings})
     cache.clear()
-    log.info(
-        "%s: %d videos of %d evaluation frames %s", out["frames"], len(ids), frames.shape[1], tuple(frames.shape[2:])
-    )
+    log.info("%s: %d videos of %d evaluation frames %s", out_path, len(ids), frames.shape[1], tuple(frames.shape[2:]))
     return frames

@@ -28,11 +28,11 @@ from ..backends.vae import (
     downsampling,
     encode_frames,
     load_vae,
-    resize_frames,
     to_pixels,
     to_uint8,
 )
 from ..config import without_checkpointing
+from ..data.video import resize_frames
 from ..io import models as model_store
 from ..io.atomic import atomic_directory
 from ..io.clip_arrays import read_clip_array, write_clip_array

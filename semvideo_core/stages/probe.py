@@ -12,8 +12,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..backends.vae import resize_frames, to_pixels
+from ..backends.vae import to_pixels
 from ..config import without_checkpointing
+from ..data.video import resize_frames
 from ..io import models as model_store
 from ..io.clip_arrays import read_clip_array
 from ..models.probe import ProbeConfig, SceneProbe
