@@ -483,7 +483,7 @@ def preview_inputs(wildcards):
 
 
 def preview_settings():
-    return {"fps": config["render"]["video"]["fps"], "sheet_clips": config["render"]["sheet_clips"]}
+    return {**{k: config["render"]["video"][k] for k in PREVIEW_KEYS}, "sheet_clips": config["render"]["sheet_clips"]}
 
 
 def demo_labelling():

@@ -47,7 +47,7 @@ TINY_RUN = ["--configfile", str(TINY_CONFIG), str(DECODING_CONFIG)]
 def tiny_run(tmp_path_factory):
     """The whole DAG of the tiny config (with tiny_decoding.yaml over it), run once on 2 cores for the session."""
     workdir = tmp_path_factory.mktemp("tiny_dag")
-    snakemake(workdir, *TINY_RUN, "--cores", "2", timeout=1800)  # 84 jobs: about 9 minutes on 2 cores
+    snakemake(workdir, *TINY_RUN, "--cores", "2", timeout=1800)  # 96 jobs: about 9 minutes on 2 cores
     return workdir
 
 

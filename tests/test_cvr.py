@@ -558,7 +558,7 @@ def test_render_video_writes_the_evaluation_frames_and_resumes_after_a_kill(rend
         "sparsectrl": root / "sparsectrl",
         "vae": root / "vae",
     }
-    video = {**VIDEO, "frames": 6, "seed": 3, "eval_start": 2, "eval_step": 2, "fps": 3}
+    video = {**VIDEO, "frames": 6, "seed": 3, "eval_start": 2, "eval_step": 2}
     settings = dict(
         variant="full",
         holistic="decoded",

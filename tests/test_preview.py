@@ -65,3 +65,11 @@ def test_a_clip_missing_from_an_input_names_the_file_and_writes_nothing(render, 
     with pytest.raises(ValueError, match=r"anchor\.h5: 1 clips are missing from anchor"):
         preview_video(inputs, {"fps": 3, "sheet_clips": 2}, out)
     assert not out["mp4"].exists() and not out["sheet"].exists()
+
+
+def test_a_sheet_that_cannot_be_written_leaves_no_mp4s(render, tmp_path):
+    inputs, out = render
+    (tmp_path / "not_a_folder").write_text("")
+    with pytest.raises(OSError):
+        preview_video(inputs, {"fps": 3, "sheet_clips": 2}, {**out, "sheet": tmp_path / "not_a_folder" / "sheet.mp4"})
+    assert not out["mp4"].exists() and not list(tmp_path.glob(".partial-*"))

@@ -5,7 +5,7 @@ made to fail. The tests read what SLURM itself recorded (`scontrol show job`, ke
 Skipped where the cluster cannot start (not root, SLURM not installed): `.ci/run` installs it with apt.
 
 The cluster runs the tiny DAG with one render variant (`full`, and MAD's motion frames) instead of seven: every rule
-is still in it, as 55 SLURM jobs rather than 95, since each job pays about 7 s (5.8-8.0 s) on these 2 cores for the
+is still in it, as 56 jobs rather than 96, since each job pays about 7 s (5.8-8.0 s) on these 2 cores for the
 two Snakemake start-ups of the plugin's job step. What it writes is compared with the same files of the suite's local
 tiny run.
 """

@@ -1,5 +1,5 @@
-"""Stages of rules/cvr.smk: the demo's own text-to-image UNet (train_t2i) and the anchor frame of CVR
-(render_anchor).
+"""Stages of rules/cvr.smk: the demo's own generators (train_t2i, train_motion_adapter, train_sparsectrl) and
+CVR's anchor frame (render_anchor) and video (render_video).
 
 train_t2i trains a small UNet2DConditionModel as latent diffusion on the demo VAE's latents of the training
 clips' frames (`t2i.frames`: all, or the first only), conditioned on the token embeddings of their anchor captions
@@ -8,6 +8,8 @@ classifier-free guidance works.
 render_anchor turns each test clip's first motion frame into a sharp anchor frame with diffusers'
 StableDiffusionImg2ImgPipeline: prompt_embeds = the decoded anchor semantics, negative_prompt_embeds = the empty
 caption's embedding.
+render_video renders each test clip's video with AnimateDiff + SparseCtrl from its motion frames and anchor frame
+(semvideo_core.render.video) and keeps the evaluation frames; rule preview_video encodes what a person watches.
 """
 
 from __future__ import annotations

@@ -42,10 +42,10 @@ def preview_video(inputs: dict, settings: dict, out: dict) -> None:
     anchors = resize_frames(read_clip_array(inputs["anchor"], "anchor", shown)[0], side)
     sheet = contact_sheet([truth, motion, anchors[:, None], frames[: len(shown)]], frames.shape[1])
     fps = settings["fps"]
-    with atomic_directory(out["mp4"]) as partial:
+    with atomic_directory(out["mp4"]) as partial:  # published only once the sheet is written too
         for clip, clip_frames in zip(ids, frames):
             with Mp4Writer(Path(partial) / f"{clip}.mp4", fps, frames.shape[2:4][::-1]) as writer:
                 writer.write(clip_frames)
-    with Mp4Writer(out["sheet"], fps, sheet.shape[1:3][::-1]) as writer:
-        writer.write(sheet)
+        with Mp4Writer(out["sheet"], fps, sheet.shape[1:3][::-1]) as writer:
+            writer.write(sheet)
     log.info("%s: %d mp4s at %s fps and a sheet of %d clips", out["mp4"], len(ids), fps, len(shown))
