@@ -30,6 +30,8 @@ SLURM_PACKAGES = "slurm-wlm munge"  # what `.ci/run` installs with apt when thes
 # The executor plugin's job step drops SLURM_CONF before its inner `srun`, so, as on a real cluster, the
 # configuration must sit where every client looks first. The cluster links it there and removes the link on stop.
 SYSTEM_CONF = Path("/etc/slurm/slurm.conf")
+CLUSTER_NAME = "semvideo-test"
+CLUSTER_NAME_ENV = f"SLURM_CLUSTER_NAME={CLUSTER_NAME}".encode()  # in the environment of every job's processes
 TIMINGS: dict[str, float] = {}  # seconds, filled by tests/test_slurm.py and printed at the end of pytest
 
 
@@ -53,7 +55,7 @@ def _leftover_link() -> bool:
     if not SYSTEM_CONF.is_symlink():
         return False
     target = SYSTEM_CONF.resolve()
-    return not target.exists() or "ClusterName=semvideo-test" in target.read_text(errors="replace")
+    return not target.exists() or f"ClusterName={CLUSTER_NAME}" in target.read_text(errors="replace")
 
 
 def _free_port() -> int:
@@ -102,7 +104,7 @@ class SlurmCluster:
         self.conf.write_text(
             "\n".join(
                 [
-                    "ClusterName=semvideo-test",
+                    f"ClusterName={CLUSTER_NAME}",
                     f"SlurmctldHost={self.host}(127.0.0.1)",
                     f"SlurmctldPort={_free_port()}",
                     f"SlurmdPort={_free_port()}",
@@ -212,7 +214,8 @@ class SlurmCluster:
         self.stopped_in_s = time.monotonic() - began
 
     def _kill_leftover_job_processes(self):
-        """slurmstepd runs each job outside slurmd's process group; none may outlive the cluster."""
+        """slurmstepd runs each job outside slurmd's process group, and a job's process can leave slurmstepd's tree;
+        none may outlive the cluster."""
         for _ in range(50):
             pids = self.leftover_pids()
             if not pids:
@@ -225,17 +228,21 @@ class SlurmCluster:
             time.sleep(0.1)
 
     def leftover_pids(self) -> list[int]:
-        """Processes of this cluster still running: its daemons and the slurmstepd of its jobs."""
+        """Processes of this cluster still running: its daemons, the slurmstepd of its jobs, and every process a job
+        started, found by the job id in its environment, since proctrack/linuxproc loses one that leaves the job's
+        process tree (a job's Snakemake was seen orphaned and hung after a Ctrl-C'd run)."""
         pids = []
         for proc in Path("/proc").iterdir():
-            if not proc.name.isdigit():
+            if not proc.name.isdigit() or int(proc.name) == os.getpid():
                 continue
             try:
                 command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                environ = set((proc / "environ").read_bytes().split(b"\0"))
             except OSError:
                 continue
             daemon = any(Path(command.split(" ")[0]).name == name for name in DAEMONS)
-            if (daemon and str(self.root) in command) or command.startswith("slurmstepd"):
+            job = CLUSTER_NAME_ENV in environ and any(item.startswith(b"SLURM_JOB_ID=") for item in environ)
+            if (daemon and str(self.root) in command) or command.startswith("slurmstepd") or job:
                 pids.append(int(proc.name))
         return pids
 

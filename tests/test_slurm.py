@@ -16,6 +16,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -240,3 +241,24 @@ def test_the_cluster_leaves_no_process_behind(slurm_runs, tmp_path):
             time.sleep(0.5)
     assert cluster.leftover_pids() == []
     assert not SYSTEM_CONF.is_symlink() and not SYSTEM_CONF.exists()
+
+
+def test_a_job_process_that_left_its_job_does_not_outlive_the_cluster(tmp_path):
+    """proctrack/linuxproc follows a job's process tree: a process that leaves it (started in its own session by a
+    parent that exits, so init adopts it) escapes scancel. An orphaned job Snakemake was found alive, hung, after a
+    suite's run; stopping the cluster finds such processes by the job id in their environment."""
+    pid_file = tmp_path / "escaped.pid"
+    escape = f"(setsid sh -c 'echo $$ > {pid_file}; exec sleep 300' &); sleep 300"
+    with SlurmCluster(tmp_path / "cluster") as cluster:
+        cluster.run("sbatch", "-o", "/dev/null", "-t", "5", "--mem", "100", "--wrap", escape)
+        deadline = time.monotonic() + 30
+        while not pid_file.exists() or not pid_file.read_text().strip():
+            assert time.monotonic() < deadline, "the job never started its escaping process"
+            time.sleep(0.5)
+        escaped = int(pid_file.read_text())
+        assert Path(f"/proc/{escaped}").exists()
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{escaped}").exists() and time.monotonic() < deadline:  # a killed process may linger a moment
+        time.sleep(0.1)
+    assert not Path(f"/proc/{escaped}").exists(), "a job's process outlived the cluster"
+    assert cluster.leftover_pids() == []
