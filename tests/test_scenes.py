@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from semvideo_core.io.atomic import atomic_output
 from semvideo_core.world.captions import BASIC_MAX_WORDS, clip_captions
 from semvideo_core.world.features import group_sizes, luminance, pixel_features
 from semvideo_core.world.render import render_scene
@@ -91,15 +90,3 @@ def test_captions_describe_a_cut_and_keep_the_basic_limit():
     assert "After 1 second the scene cuts" in captions["motion"] and "magenta hexagon slides" in captions["motion"]
     assert "spins clockwise" in captions["motion"]
     assert "scene cut" in captions["holistic"]
-
-
-def test_atomic_output_leaves_nothing_on_error(tmp_path):
-    target = tmp_path / "out.csv"
-    with pytest.raises(RuntimeError):
-        with atomic_output(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("interrupted")
-    assert list(tmp_path.iterdir()) == []
-    with atomic_output(target) as tmp:
-        tmp.write_text("whole")
-    assert target.read_text() == "whole" and list(tmp_path.iterdir()) == [target]

@@ -145,7 +145,7 @@ def load_text_encoder(backend: str, path: str | Path | None, tokens: int = 32) -
     path = Path(path)
     if backend == "tiny_clip":
         if not (path / "config.json").exists():  # built once, then loaded like any local CLIP text encoder
-            with atomic_directory(path) as partial:
+            with atomic_directory(path, keep_existing=True) as partial:
                 save_tiny_clip(partial)
         return _load_clip(path)
     return _load_clip(path) if backend == "clip" else _load_open_clip(path)

@@ -23,13 +23,13 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 
 import av
-import cv2
 import h5py
 import numpy as np
 from tqdm import tqdm
 
 from ..io.atomic import atomic_output
 from ..io.clip_ids import clip_id
+from .video import resize_frames
 
 log = logging.getLogger(__name__)
 
@@ -222,12 +222,7 @@ def center_crop_resize(frames: np.ndarray, size: int) -> np.ndarray:
     side = min(height, width)
     top, left = (height - side) // 2, (width - side) // 2
     square = frames[:, top : top + side, left : left + side]  # [n, side, side, 3]
-    if side == size:
-        return np.ascontiguousarray(square)
-    # INTER_AREA averages the source pixels under each output pixel (no aliasing when shrinking); it degrades to
-    # nearest-neighbour when enlarging, where bilinear is the better choice.
-    interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
-    return np.stack([cv2.resize(np.ascontiguousarray(f), (size, size), interpolation=interpolation) for f in square])
+    return resize_frames(np.ascontiguousarray(square), size)
 
 
 def _check_size(size: int) -> None:

@@ -89,11 +89,13 @@ def read_mp4(path: str | Path) -> tuple[np.ndarray, float]:
 
 
 def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
-    """uint8 [..., H, W, 3] -> uint8 [..., size, size, 3]."""
+    """uint8 [..., H, W, 3] -> uint8 [..., size, size, 3] (unchanged when already that size): cv2.INTER_AREA when
+    both sides shrink (pixel-area averaging: no aliasing of fine texture), cv2.INTER_LINEAR otherwise."""
     flat = frames.reshape(-1, *frames.shape[-3:])
-    if flat.shape[1:3] == (size, size):
+    height, width = flat.shape[1:3]
+    if (height, width) == (size, size):
         return frames
-    interpolation = cv2.INTER_AREA if size < flat.shape[1] else cv2.INTER_LINEAR
+    interpolation = cv2.INTER_AREA if size < height and size < width else cv2.INTER_LINEAR
     resized = np.empty((len(flat), size, size, 3), np.uint8)
     for i, frame in enumerate(flat):
         resized[i] = cv2.resize(frame, (size, size), interpolation=interpolation)

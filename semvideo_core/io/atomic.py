@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 from collections.abc import Iterator
@@ -31,9 +32,13 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_directory(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary folder beside `path` to fill; on success it is renamed to `path` unless another process
-    made `path` meanwhile (then ours is dropped), on any error it is removed."""
+def atomic_directory(path: str | Path, *, keep_existing: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder beside `path` to fill; on any error it is removed, on success it becomes `path`.
+
+    A folder already at `path` is replaced: a stage rerun outside Snakemake (which removes outputs first) must not
+    keep the old result. With `keep_existing` (a cache that any job may build once) a folder another process made
+    meanwhile wins and ours is dropped.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".partial-{os.getpid()}-{path.name}")
@@ -42,7 +47,13 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
         yield tmp
         try:
             os.rename(tmp, path)
-        except OSError:  # made meanwhile by another job
-            pass
+        except OSError as error:
+            if error.errno not in (errno.EEXIST, errno.ENOTEMPTY) or not path.is_dir():
+                raise
+            if not keep_existing:
+                old = path.with_name(f".replaced-{os.getpid()}-{path.name}")
+                os.rename(path, old)
+                os.rename(tmp, path)
+                shutil.rmtree(old)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -31,6 +31,8 @@ def fingerprint(arrays: list[np.ndarray], settings: dict, model_dirs: list[str |
 
 
 class RenderCache:
+    """The clips rendered so far under fingerprint `key`, in `root/key/`."""
+
     def __init__(self, root: str | Path, key: str):
         self.root = Path(root)
         self.folder = self.root / key
@@ -42,6 +44,10 @@ class RenderCache:
 
     def _path(self, clip: str) -> Path:
         return self.folder / f"{clip}.npy"
+
+    def unrendered(self, ids: list[str]) -> list[int]:
+        """The rows of `ids` whose clip is not in the cache yet."""
+        return [row for row, clip in enumerate(ids) if not self._path(clip).is_file()]
 
     def get(self, clip: str) -> np.ndarray | None:
         path = self._path(clip)

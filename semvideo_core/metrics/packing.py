@@ -11,10 +11,10 @@ repositories' side-by-side GIF packing. Clips are uint8 [N, T, H, W, 3] RGB thro
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 from PIL import Image
 
+from ..data.video import resize_frames
 from .pixel import map_threads
 
 FRAME_MODES = ("even", "first")
@@ -50,24 +50,22 @@ def select_frames(clips: np.ndarray, frames: int, mode: str = "even") -> np.ndar
 
 
 def resize_clips(clips: np.ndarray, size: int, workers: int | None = None) -> np.ndarray:
-    """[N, T, H, W, 3] -> [N, T, size, size, 3] uint8, unchanged when already that size.
+    """[N, T, H, W, 3] -> [N, T, size, size, 3] uint8, unchanged when already that size: `resize_frames` per clip,
+    on `workers` threads.
 
     Shrinking (both sides) uses cv2.INTER_AREA: pixel-area averaging, so fine texture does not alias into SSIM and
     flow as bilinear sampling would. Otherwise cv2.INTER_LINEAR, the bilinear resizing of the references (moviepy's
     target_resolution for Mind-Animator's 512² frames, cv2.resize in its EPE.py)."""
     clips = _check_clips(clips)
-    n, t, height, width, _ = clips.shape
-    if (height, width) == (size, size):
+    if clips.shape[2:4] == (size, size):
         return clips
-    interpolation = cv2.INTER_AREA if size < height and size < width else cv2.INTER_LINEAR
-    frames = clips.reshape(n * t, height, width, 3)
-    out = np.empty((n * t, size, size, 3), dtype=np.uint8)
+    out = np.empty((*clips.shape[:2], size, size, 3), dtype=np.uint8)
 
     def one(i: int) -> None:
-        out[i] = cv2.resize(frames[i], (size, size), interpolation=interpolation)
+        out[i] = resize_frames(clips[i], size)
 
-    map_threads(one, range(len(frames)), workers)
-    return out.reshape(n, t, size, size, 3)
+    map_threads(one, range(len(clips)), workers)
+    return out
 
 
 def gif_palette(frame: np.ndarray) -> np.ndarray:

@@ -328,6 +328,20 @@ def _check_token_width(unet, unet_path, prompts: torch.Tensor, tokens_path, leve
         )
 
 
+def _unrendered(cache: RenderCache, ids: list[str], out_path) -> list[int]:
+    """The rows of `ids` still to render; says how many a killed job had rendered."""
+    unrendered = cache.unrendered(ids)
+    if len(unrendered) < len(ids):
+        log.info(
+            "%s: %d of %d clips already rendered (cache %s)",
+            out_path,
+            len(ids) - len(unrendered),
+            len(ids),
+            cache.folder,
+        )
+    return unrendered
+
+
 def _first_frames(path, clip_ids: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
     frames, ids = read_clip_array(path, "frames", clip_ids)  # [N, T, H, W, 3]
     return frames[:, 0], ids
@@ -348,15 +362,7 @@ def render_anchor(inputs: dict, t2i_path, vae_path, settings: dict, out_path, ca
     anchor = settings["anchor"]
     key = fingerprint([init, prompts.numpy(), empty.numpy()], settings, [t2i_path, vae_path])
     cache = RenderCache(cache_dir, key)
-    unrendered = [row for row, clip in enumerate(ids) if cache.get(clip) is None]
-    if len(unrendered) < len(ids):
-        log.info(
-            "%s: %d of %d clips already rendered (cache %s)",
-            out_path,
-            len(ids) - len(unrendered),
-            len(ids),
-            cache.folder,
-        )
+    unrendered = _unrendered(cache, ids, out_path)
     if unrendered:
         pipe = anchor_pipeline(t2i_path, vae_path, settings["device"], settings["dtype"])
         _check_token_width(pipe.unet, t2i_path, prompts, inputs.get("anchor", inputs["anchor_truth"]), "anchor")
@@ -396,15 +402,7 @@ def render_video(inputs: dict, parts: dict, settings: dict, out_path, cache_dir)
     evaluation = slice(video["eval_start"], None, video["eval_step"])
     key = fingerprint([motion, anchors, prompts.numpy(), empty.numpy()], settings, list(parts.values()))
     cache = RenderCache(cache_dir, key)
-    unrendered = [row for row, clip in enumerate(ids) if cache.get(clip) is None]
-    if len(unrendered) < len(ids):
-        log.info(
-            "%s: %d of %d clips already rendered (cache %s)",
-            out_path,
-            len(ids) - len(unrendered),
-            len(ids),
-            cache.folder,
-        )
+    unrendered = _unrendered(cache, ids, out_path)
     if unrendered:
         pipe = video_pipeline(
             parts["t2i"],
