@@ -59,3 +59,16 @@ def test_atomic_directory_does_not_hide_a_file_in_the_way(tmp_path):
         with atomic_directory(target) as partial:
             partial.mkdir()
     assert os.listdir(tmp_path) == ["model"]
+
+
+def test_a_leftover_from_a_killed_replace_does_not_stop_the_next(tmp_path):
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "weights").write_text("old")
+    leftover = tmp_path / f".replaced-{os.getpid()}-model"  # a replace killed before it cleaned up
+    leftover.mkdir()
+    (leftover / "weights").write_text("older")
+    with atomic_directory(target) as partial:
+        partial.mkdir()
+        (partial / "weights").write_text("new")
+    assert os.listdir(tmp_path) == ["model"] and (target / "weights").read_text() == "new"

@@ -367,8 +367,9 @@ def test_select_and_resize(bikes):
     assert list(packing.frame_indices(16, 6)) == [0, 3, 5, 8, 11, 13]
     with pytest.raises(ValueError, match="cannot select 9 frames from clips of 8"):
         packing.select_frames(clips, 9)
-    small = packing.resize_clips(clips, 128, workers=2)
+    small = packing.resize_clips(np.concatenate([clips, clips[:, ::-1]]), 128, workers=2)  # a clip per thread
     np.testing.assert_array_equal(small[0], [cv2.resize(f, (128, 128), interpolation=cv2.INTER_AREA) for f in bikes])
+    np.testing.assert_array_equal(small[1], small[0][::-1])
     large = packing.resize_clips(clips[:, :2], 300)
     np.testing.assert_array_equal(
         large[0], [cv2.resize(f, (300, 300), interpolation=cv2.INTER_LINEAR) for f in bikes[:2]]

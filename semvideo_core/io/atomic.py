@@ -52,8 +52,13 @@ def atomic_directory(path: str | Path, *, keep_existing: bool = False) -> Iterat
                 raise
             if not keep_existing:
                 old = path.with_name(f".replaced-{os.getpid()}-{path.name}")
+                shutil.rmtree(old, ignore_errors=True)
                 os.rename(path, old)
-                os.rename(tmp, path)
-                shutil.rmtree(old)
+                try:
+                    os.rename(tmp, path)
+                except OSError:
+                    os.rename(old, path)
+                    raise
+                shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
