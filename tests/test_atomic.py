@@ -1,6 +1,10 @@
 """Atomic outputs: a reader sees the old result, the whole new one, or nothing."""
 
 import os
+import signal
+import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -65,10 +69,55 @@ def test_a_leftover_from_a_killed_replace_does_not_stop_the_next(tmp_path):
     target = tmp_path / "model"
     target.mkdir()
     (target / "weights").write_text("old")
-    leftover = tmp_path / f".replaced-{os.getpid()}-model"  # a replace killed before it cleaned up
+    leftover = tmp_path / f".replaced-{os.getpid()}@{socket.gethostname()}-model"  # a replace killed mid-way
     leftover.mkdir()
     (leftover / "weights").write_text("older")
     with atomic_directory(target) as partial:
         partial.mkdir()
         (partial / "weights").write_text("new")
     assert os.listdir(tmp_path) == ["model"] and (target / "weights").read_text() == "new"
+
+
+def _killed_writer(code: str) -> None:
+    """Run `code` (which kills itself mid-write) in a fresh interpreter, as a job killed at its time limit."""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == -signal.SIGKILL, result.stderr
+
+
+def test_the_next_writer_removes_what_a_killed_writer_left(tmp_path):
+    target, folder = tmp_path / "fmri.h5", tmp_path / "vae"
+    _killed_writer(
+        "import os, signal\n"
+        "from semvideo_core.io.atomic import atomic_output\n"
+        f"with atomic_output({str(target)!r}) as tmp:\n"
+        "    tmp.write_bytes(bytes(1000))\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    _killed_writer(
+        "import os, signal\n"
+        "from semvideo_core.io.atomic import atomic_directory\n"
+        f"with atomic_directory({str(folder)!r}) as partial:\n"
+        "    partial.mkdir()\n"
+        "    (partial / 'weights').write_text('half')\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    assert len(os.listdir(tmp_path)) == 2 and not target.exists() and not folder.exists()
+    with atomic_output(target) as tmp:
+        tmp.write_text("whole")
+    with atomic_directory(folder) as partial:
+        partial.mkdir()
+    assert sorted(os.listdir(tmp_path)) == ["fmri.h5", "vae"]
+
+
+def test_leftovers_of_running_writers_other_hosts_and_other_files_stay(tmp_path):
+    host = socket.gethostname()
+    kept = [
+        f".partial-{os.getppid()}@{host}-out.csv",  # a live process (pytest's parent) still writing it
+        f".partial-1234567@not-{host}-out.csv",  # another node of a shared filesystem: cannot be judged here
+        f".partial-1234567@{host}-other.csv",  # another file
+    ]
+    for name in kept:
+        (tmp_path / name).write_text("")
+    with atomic_output(tmp_path / "out.csv") as tmp:
+        tmp.write_text("whole")
+    assert sorted(os.listdir(tmp_path)) == sorted(kept + ["out.csv"])

@@ -1,13 +1,51 @@
-"""Write files so that a reader sees either the old file, the whole new file, or nothing: never half of one."""
+"""Write files so that a reader sees either the old file, the whole new file, or nothing: never half of one.
+
+A writer works on a temporary sibling named after its host and process, `.partial-<pid>@<host>-<name>`. A writer
+killed without cleanup (SIGKILL, or a cluster's SIGTERM at a time limit) leaves it behind; the next writer of the same
+path on that host deletes the temporaries of processes that no longer run, so reruns do not pile up gigabytes of
+half-written files beside the outputs.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 from pathlib import Path
+
+_HOST = socket.gethostname()
+_KINDS = ("partial", "replaced")  # a file or folder being written; a folder being replaced
+
+
+def _temporary(path: Path, kind: str) -> Path:
+    return path.with_name(f".{kind}-{os.getpid()}@{_HOST}-{path.name}")
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_leftovers(path: Path) -> None:
+    """Delete the temporaries of `path` left by writers on this host that no longer run (those of other hosts, on a
+    shared filesystem, cannot be judged from here and stay)."""
+    for kind in _KINDS:
+        for leftover in path.parent.glob(f".{kind}-*@{glob.escape(_HOST)}-{glob.escape(path.name)}"):
+            pid = leftover.name[len(kind) + 2 :].split("@", 1)[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+                if leftover.is_dir() and not leftover.is_symlink():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink(missing_ok=True)
 
 
 def publish(tmp: str | Path, path: str | Path) -> None:
@@ -23,7 +61,8 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     it is published over `path`, on any error it is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".partial-{os.getpid()}-{path.name}")
+    remove_leftovers(path)
+    tmp = _temporary(path, "partial")
     try:
         yield tmp
         publish(tmp, path)
@@ -41,7 +80,8 @@ def atomic_directory(path: str | Path, *, keep_existing: bool = False) -> Iterat
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".partial-{os.getpid()}-{path.name}")
+    remove_leftovers(path)
+    tmp = _temporary(path, "partial")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         yield tmp
@@ -51,7 +91,7 @@ def atomic_directory(path: str | Path, *, keep_existing: bool = False) -> Iterat
             if error.errno not in (errno.EEXIST, errno.ENOTEMPTY) or not path.is_dir():
                 raise
             if not keep_existing:
-                old = path.with_name(f".replaced-{os.getpid()}-{path.name}")
+                old = _temporary(path, "replaced")
                 shutil.rmtree(old, ignore_errors=True)
                 os.rename(path, old)
                 try:
