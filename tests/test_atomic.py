@@ -69,7 +69,7 @@ def test_a_leftover_from_a_killed_replace_does_not_stop_the_next(tmp_path):
     target = tmp_path / "model"
     target.mkdir()
     (target / "weights").write_text("old")
-    leftover = tmp_path / f".replaced-{os.getpid()}@{socket.gethostname()}-model"  # a replace killed mid-way
+    leftover = tmp_path / f".replaced-{os.getpid()}@{socket.gethostname()}@model"  # a replace killed mid-way
     leftover.mkdir()
     (leftover / "weights").write_text("older")
     with atomic_directory(target) as partial:
@@ -109,15 +109,25 @@ def test_the_next_writer_removes_what_a_killed_writer_left(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["fmri.h5", "vae"]
 
 
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
 def test_leftovers_of_running_writers_other_hosts_and_other_files_stay(tmp_path):
-    host = socket.gethostname()
+    host, dead = socket.gethostname(), _dead_pid()
     kept = [
-        f".partial-{os.getppid()}@{host}-out.csv",  # a live process (pytest's parent) still writing it
-        f".partial-1234567@not-{host}-out.csv",  # another node of a shared filesystem: cannot be judged here
-        f".partial-1234567@{host}-other.csv",  # another file
+        f".partial-{os.getppid()}@{host}@out.csv",  # a live process (pytest's parent) still writing it
+        f".partial-{dead}@not-{host}@out.csv",  # another node of a shared filesystem: cannot be judged here
+        f".partial-{dead}@{host}@other.csv",  # another file
+        f".partial-{dead}@{host}@1-out.csv",  # another file whose name ends like this one's
     ]
     for name in kept:
         (tmp_path / name).write_text("")
+    removed = tmp_path / f".replaced-{dead}@{host}@out.csv"  # a folder a killed writer was replacing
+    removed.mkdir()
+    (removed / "weights").write_text("")
     with atomic_output(tmp_path / "out.csv") as tmp:
         tmp.write_text("whole")
     assert sorted(os.listdir(tmp_path)) == sorted(kept + ["out.csv"])

@@ -1,6 +1,6 @@
 """Write files so that a reader sees either the old file, the whole new file, or nothing: never half of one.
 
-A writer works on a temporary sibling named after its host and process, `.partial-<pid>@<host>-<name>`. A writer
+A writer works on a temporary sibling named after its host and process, `.partial-<pid>@<host>@<name>`. A writer
 killed without cleanup (SIGKILL, or a cluster's SIGTERM at a time limit) leaves it behind; the next writer of the same
 path on that host deletes the temporaries of processes that no longer run, so reruns do not pile up gigabytes of
 half-written files beside the outputs.
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import glob
 import os
+import re
 import shutil
 import socket
 from collections.abc import Iterator
@@ -22,13 +22,14 @@ _KINDS = ("partial", "replaced")  # a file or folder being written; a folder bei
 
 
 def _temporary(path: Path, kind: str) -> Path:
-    return path.with_name(f".{kind}-{os.getpid()}@{_HOST}-{path.name}")
+    # "@" cannot occur in a hostname, so the host and the name are never confused
+    return path.with_name(f".{kind}-{os.getpid()}@{_HOST}@{path.name}")
 
 
 def _running(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # gone, or a number no process can have
         return False
     except PermissionError:  # another user's process
         return True
@@ -39,9 +40,10 @@ def remove_leftovers(path: Path) -> None:
     """Delete the temporaries of `path` left by writers on this host that no longer run (those of other hosts, on a
     shared filesystem, cannot be judged from here and stay)."""
     for kind in _KINDS:
-        for leftover in path.parent.glob(f".{kind}-*@{glob.escape(_HOST)}-{glob.escape(path.name)}"):
-            pid = leftover.name[len(kind) + 2 :].split("@", 1)[0]
-            if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+        pattern = re.compile(rf"\.{kind}-(\d+)@{re.escape(_HOST)}@{re.escape(path.name)}")
+        for leftover in path.parent.glob(f".{kind}-*"):
+            match = pattern.fullmatch(leftover.name)
+            if match and int(match[1]) != os.getpid() and not _running(int(match[1])):
                 if leftover.is_dir() and not leftover.is_symlink():
                     shutil.rmtree(leftover, ignore_errors=True)
                 else:
