@@ -131,3 +131,24 @@ def test_leftovers_of_running_writers_other_hosts_and_other_files_stay(tmp_path)
     with atomic_output(tmp_path / "out.csv") as tmp:
         tmp.write_text("whole")
     assert sorted(os.listdir(tmp_path)) == sorted(kept + ["out.csv"])
+
+
+def test_a_job_stopped_with_sigterm_removes_its_temporary(tmp_path):
+    """SLURM stops a job at its time limit (and scancel a job) with SIGTERM; within log_to_file, which every
+    workflow script enters, the job's cleanup still runs."""
+    target, log = tmp_path / "fmri.h5", tmp_path / "job.log"
+    code = (
+        "import time\n"
+        "from semvideo_core.io.atomic import atomic_output\n"
+        "from semvideo_core.logs import log_to_file\n"
+        f"with log_to_file({str(log)!r}), atomic_output({str(target)!r}) as tmp:\n"
+        "    tmp.write_bytes(bytes(1000))\n"
+        "    print('writing', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    job = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert job.stdout.readline() == "writing\n"
+    job.send_signal(signal.SIGTERM)
+    assert job.wait(timeout=30) == 128 + signal.SIGTERM
+    assert os.listdir(tmp_path) == ["job.log"]
+    assert "job failed" in log.read_text()
