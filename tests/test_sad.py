@@ -56,6 +56,21 @@ def test_shapes_and_gradient_flow():
     assert model.decode(voxels, "subject2", generator=torch.Generator().manual_seed(0)).shape == (6, 5, 8)
 
 
+def test_attention_dropout_is_its_own_knob():
+    """`attention_dropout` alone decides whether the Refineformer's attention drops weights while training;
+    `dropout` stays in the shared MLP."""
+    noisy, condition, t = torch.randn(4, 5, 8), torch.randn(4, 5, 8), torch.tensor([1, 3, 5, 7])
+    outputs = {}
+    for p in (0.0, 0.5):
+        torch.manual_seed(0)
+        refine = SAD(SADConfig(voxels={"subject1": 30}, tokens=5, dim=8, **{**TINY, "attention_dropout": p})).refiner
+        refine.train()
+        outputs[p] = [refine(noisy, t, condition) for _ in range(2)]
+    assert torch.equal(*outputs[0.0])  # the MLP's dropout (0.1 here) is not in the Refineformer
+    assert not torch.allclose(*outputs[0.5])
+    assert SADConfig(voxels={}, tokens=1, dim=1).attention_dropout == 0.0
+
+
 def test_training_schedule_is_the_cosine_closed_form():
     """alpha-bar of the cosine schedule (Nichol & Dhariwal 2021): f(t) / f(0), f(t) = cos((t/T + s)/(1 + s) pi/2)^2,
     at the end of step t; the betas are clipped at 0.999 only in the last steps, where the closed form is left."""

@@ -30,7 +30,8 @@ class SADConfig:
     dim: int  # D of the target embedding (768 for CLIP ViT-L/14)
     hidden: int = 256  # shared space width (the schema's defaults; configs/cc2017.yaml sizes CLIP-scale runs)
     mlp_blocks: int = 4
-    dropout: float = 0.15
+    dropout: float = 0.15  # in the shared MLP's residual blocks
+    attention_dropout: float = 0.0  # on the Refineformer's attention weights
     refine_width: int = 64
     refine_depth: int = 2
     refine_heads: int = 4
@@ -85,13 +86,13 @@ def timestep_embedding(t: torch.Tensor, width: int) -> torch.Tensor:
 
 
 class CausalBlock(nn.Module):
-    def __init__(self, width: int, heads: int, dropout: float):
+    def __init__(self, width: int, heads: int, attention_dropout: float):
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(width), nn.LayerNorm(width)
         self.qkv = nn.Linear(width, 3 * width)
         self.proj = nn.Linear(width, width)
         self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width))
-        self.heads, self.dropout = heads, dropout
+        self.heads, self.attention_dropout = heads, attention_dropout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, length, width = x.shape
@@ -101,7 +102,7 @@ class CausalBlock(nn.Module):
             k.transpose(1, 2),
             v.transpose(1, 2),
             is_causal=True,
-            dropout_p=self.dropout if self.training else 0.0,
+            dropout_p=self.attention_dropout if self.training else 0.0,  # p > 0: a mask per weight, dearer on CPU than the attention
         )  # [B, heads, L, width / heads]
         x = x + self.proj(attended.transpose(1, 2).reshape(batch, length, width))
         return x + self.mlp(self.norm2(x))
@@ -121,7 +122,7 @@ class Refineformer(nn.Module):
         self.position = nn.Parameter(torch.zeros(1, 2 * tokens + 1, width))
         nn.init.normal_(self.position, std=0.02)
         self.blocks = nn.ModuleList(
-            [CausalBlock(width, config.refine_heads, config.dropout) for _ in range(config.refine_depth)]
+            [CausalBlock(width, config.refine_heads, config.attention_dropout) for _ in range(config.refine_depth)]
         )
         self.norm = nn.LayerNorm(width)
         self.out = nn.Linear(width, config.dim)
