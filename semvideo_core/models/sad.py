@@ -97,12 +97,13 @@ class CausalBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, length, width = x.shape
         q, k, v = self.qkv(self.norm1(x)).view(batch, length, 3, self.heads, width // self.heads).unbind(2)
+        # With p > 0, drawing a mask for every attention weight costs more on CPU than the attention itself.
         attended = F.scaled_dot_product_attention(
             q.transpose(1, 2),
             k.transpose(1, 2),
             v.transpose(1, 2),
             is_causal=True,
-            dropout_p=self.attention_dropout if self.training else 0.0,  # p > 0: a mask per weight, dearer on CPU than the attention
+            dropout_p=self.attention_dropout if self.training else 0.0,
         )  # [B, heads, L, width / heads]
         x = x + self.proj(attended.transpose(1, 2).reshape(batch, length, width))
         return x + self.mlp(self.norm2(x))
