@@ -21,7 +21,7 @@ from semvideo_core.metrics.regression import feature_correlation, r_squared
 from semvideo_core.metrics.retrieval import chance_top1, top1_accuracy
 from semvideo_core.models.losses import SADLossWeights, sad_loss, soft_clip_loss
 from semvideo_core.models.sad import SAD, SADConfig, training_scheduler
-from semvideo_core.stages.sad import decode_sad, embed_text, finetune_sad, load_model, ridge, train_sad
+from semvideo_core.stages.sad import decode_sad, embed_text, finetune_sad, load_model, ridge, save_model, train_sad
 from semvideo_core.training import TrainConfig, TrainingStopped, train
 
 TINY = dict(
@@ -69,6 +69,19 @@ def test_attention_dropout_is_its_own_knob():
     assert torch.equal(*outputs[0.0])  # the MLP's dropout (0.1 here) is not in the Refineformer
     assert not torch.allclose(*outputs[0.5])
     assert SADConfig(voxels={}, tokens=1, dim=1).attention_dropout == 0.0
+
+
+def test_a_model_saved_before_attention_dropout_loads_with_its_old_regularisation(tmp_path):
+    """Until the knob existed, the Refineformer dropped attention weights at `dropout`: a model saved then (no
+    `attention_dropout` in its JSON) loads with its dropout there, so a fine-tune of it trains as before."""
+    save_model(tiny_sad(), tmp_path / "old.safetensors", {})
+    config_file = tmp_path / "old.json"
+    saved = json.loads(config_file.read_text())
+    del saved["sad"]["attention_dropout"]
+    config_file.write_text(json.dumps(saved))
+    model, _ = load_model(tmp_path / "old.safetensors")
+    assert model.config.attention_dropout == TINY["dropout"] == 0.1
+    assert model.refiner.blocks[0].attention_dropout == 0.1
 
 
 def test_training_schedule_is_the_cosine_closed_form():

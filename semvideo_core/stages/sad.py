@@ -164,8 +164,13 @@ def save_model(model: SAD, path: str | Path, extra: dict) -> None:
 
 
 def load_model(path: str | Path) -> tuple[SAD, dict]:
-    """(the model, rebuilt from its JSON config and weights; the JSON's other fields)."""
-    return model_store.load_model(path, "sad", lambda config: SAD(SADConfig(**config)))
+    """(the model, rebuilt from its JSON config and weights; the JSON's other fields). A model saved before
+    `attention_dropout` existed dropped attention weights at its `dropout`, and a fine-tune of it keeps doing so."""
+
+    def build(config: dict) -> SAD:
+        return SAD(SADConfig(**{"attention_dropout": config.get("dropout", 0.0), **config}))
+
+    return model_store.load_model(path, "sad", build)
 
 
 def train_sad(fmri_paths: list, embeds_path, settings: dict, out_path, state_dir, **kwargs) -> SAD:
