@@ -66,6 +66,7 @@ def test_attention_dropout_is_its_own_knob():
         refine = SAD(SADConfig(voxels={"subject1": 30}, tokens=5, dim=8, **{**TINY, "attention_dropout": p})).refiner
         refine.train()
         outputs[p] = [refine(noisy, t, condition) for _ in range(2)]
+    assert all(block.drop.p == TINY["dropout"] for block in tiny_sad().mlp.blocks)  # the MLP keeps `dropout`
     assert torch.equal(*outputs[0.0])  # the MLP's dropout (0.1 here) is not in the Refineformer
     assert not torch.allclose(*outputs[0.5])
     assert SADConfig(voxels={}, tokens=1, dim=1).attention_dropout == 0.0
