@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
+from diffusers import UNetMotionModel
+from diffusers.models.attention_processor import Attention
 from PIL import Image
 
 from semvideo_core.backends.generators import (
@@ -28,8 +29,8 @@ from semvideo_core.backends.vae import build_demo_vae, to_uint8
 from semvideo_core.io.clip_arrays import read_clip_array, write_clip_array
 from semvideo_core.io.embeddings import write_embeddings
 from semvideo_core.models.probe import ProbeConfig, SceneProbe
-from semvideo_core.stages import cvr
 from semvideo_core.render.video import interpolate_frames, render_videos, video_pipeline
+from semvideo_core.stages import cvr
 from semvideo_core.stages.cvr import (
     denoising_loss,
     render_anchor,
@@ -410,6 +411,31 @@ ADAPTER = dict(motion_layers_per_block=1, motion_num_attention_heads=2, motion_m
 VIDEO = dict(frames=4, steps=4, guidance=3.0, init_strength=0.6, conditioning_scale=1.0)
 
 
+def test_every_attention_of_the_demo_generators_has_the_configured_head_size():
+    """diffusers' UNet2DConditionModel reads `attention_head_dim` as a head count, and SparseControlNetModel.from_unet
+    gives the motion modules 8 heads: the demo's knobs must reach every Attention as heads of the size they name."""
+    settings = dict(block_out_channels=[16, 32, 64], layers_per_block=1, cross_attention_levels=2, norm_num_groups=8)
+    unet = build_tiny_unet(settings | {"attention_head_dim": 16}, 4, 16, 12)
+    adapter = build_tiny_motion_adapter(unet, ADAPTER)
+    controlnet = build_tiny_sparsectrl(unet, adapter)
+    motion_unet = UNetMotionModel.from_unet2d(unet, adapter)
+    for model in (unet, controlnet, motion_unet):
+        attentions = {name: m for name, m in model.named_modules() if isinstance(m, Attention)}
+        assert attentions
+        for name, attention in attentions.items():
+            if "motion_modules" in name:
+                assert attention.heads == ADAPTER["motion_num_attention_heads"], name
+            else:  # spatial self- and cross-attention at 32 and 64 channels: 2 and 4 heads of 16
+                assert attention.inner_dim // attention.heads == 16, name
+    assert torch.equal(controlnet.conv_in.weight, unet.conv_in.weight)  # still a copy of the UNet's encoder
+    assert torch.equal(
+        controlnet.down_blocks[1].attentions[0].transformer_blocks[0].attn2.to_k.weight,
+        unet.down_blocks[1].attentions[0].transformer_blocks[0].attn2.to_k.weight,
+    )
+    with pytest.raises(ValueError, match="attention_head_dim 24 must divide"):
+        build_tiny_unet(settings | {"attention_head_dim": 24}, 4, 16, 12)
+
+
 def test_interpolation_is_linear_between_the_motion_frames():
     frames = np.zeros((1, 2, 1, 1, 3), np.uint8)
     frames[0, 1] = 30
@@ -429,7 +455,7 @@ def video_parts(render_world):
             if "proj_out" in name:
                 parameter.normal_(0, 0.1)
     adapter.save_pretrained(render_world / "adapter")
-    controlnet = build_tiny_sparsectrl(unet)
+    controlnet = build_tiny_sparsectrl(unet, adapter)
     with torch.no_grad():  # and its zero convolutions, so that the condition reaches the UNet
         for name, parameter in controlnet.named_parameters():
             if name.startswith(("controlnet_down_blocks", "controlnet_mid_block", "controlnet_cond_embedding")):

@@ -37,8 +37,14 @@ def _subfolder(path: str | Path, name: str, what: str) -> Path:
 def build_tiny_unet(settings: dict, latent_channels: int, sample_size: int, cross_attention_dim: int):
     """An untrained small UNet2DConditionModel (random weights: only for train_t2i to train, and tests). Cross-
     attention only in the lower levels (`cross_attention_levels` of them), where it is cheap."""
-    levels = len(settings["block_out_channels"])
+    channels, head_dim = settings["block_out_channels"], settings["attention_head_dim"]
+    levels = len(channels)
     plain = levels - settings["cross_attention_levels"]
+    if any(c % head_dim for c in channels[plain:]):
+        raise ValueError(
+            f"t2i.model: attention_head_dim {head_dim} must divide the channels of every cross-attention level "
+            f"({channels[plain:]})"
+        )
     return UNet2DConditionModel(
         sample_size=sample_size,
         in_channels=latent_channels,
@@ -49,7 +55,9 @@ def build_tiny_unet(settings: dict, latent_channels: int, sample_size: int, cros
         layers_per_block=settings["layers_per_block"],
         norm_num_groups=settings["norm_num_groups"],
         cross_attention_dim=cross_attention_dim,
-        attention_head_dim=settings["attention_head_dim"],
+        # UNet2DConditionModel reads `attention_head_dim` as heads per level (a naming diffusers keeps for SD-1.5's
+        # configs): pass the heads that give each level `head_dim` channels a head (the plain levels use none).
+        attention_head_dim=tuple(max(1, c // head_dim) for c in channels),
     )
 
 
@@ -91,17 +99,26 @@ def build_tiny_motion_adapter(unet: UNet2DConditionModel, settings: dict) -> Mot
     )
 
 
-def build_tiny_sparsectrl(unet: UNet2DConditionModel) -> SparseControlNetModel:
+def build_tiny_sparsectrl(unet: UNet2DConditionModel, adapter: MotionAdapter) -> SparseControlNetModel:
     """A SparseControlNetModel copied from `unet`'s encoder (as SparseCtrl is initialised), taking the VAE latents
     of the condition frames plus their mask (the RGB model's simplified condition embedding: one zero-initialised
-    convolution)."""
+    convolution); its motion modules have `adapter`'s heads."""
     original = unet.config.down_block_types
     # from_unet renames the block types in place, which a tuple (a config built in code) does not allow.
     unet.register_to_config(down_block_types=list(original))
     try:
-        return SparseControlNetModel.from_unet(unet, conditioning_channels=unet.config.in_channels)
+        copied = SparseControlNetModel.from_unet(unet, conditioning_channels=unet.config.in_channels)
     finally:
         unet.register_to_config(down_block_types=original)
+    # from_unet leaves the motion modules at diffusers' 8 heads (2 channels a head at the demo's 16); the head count
+    # changes no weight's shape, so the copy's weights load as they are. (The config's private keys would restore
+    # the defaults.)
+    config = {key: value for key, value in copied.config.items() if not key.startswith("_")}
+    controlnet = SparseControlNetModel.from_config(
+        config | {"motion_num_attention_heads": adapter.config.motion_num_attention_heads}
+    )
+    controlnet.load_state_dict(copied.state_dict())
+    return controlnet
 
 
 def _load(cls, path: str | Path, subfolder: str, device: str, dtype: str):

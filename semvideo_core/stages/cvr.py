@@ -272,10 +272,10 @@ def train_sparsectrl(
     """The demo's SparseCtrl RGB model: a SparseControlNetModel copied from the t2i UNet's encoder, trained with the
     motion UNet (t2i + MotionAdapter) frozen to denoise the training clips given their first frame's latents at
     frame 0 (and the holistic-caption tokens). Saved with save_pretrained in `out_dir`. -> held-out loss."""
-    unet = load_unet(t2i_path)
-    motion_unet = UNetMotionModel.from_unet2d(unet, load_motion_adapter(adapter_path)).eval().requires_grad_(False)
+    unet, adapter = load_unet(t2i_path), load_motion_adapter(adapter_path)
+    motion_unet = UNetMotionModel.from_unet2d(unet, adapter).eval().requires_grad_(False)
     torch.manual_seed(settings["train"].get("seed", 0))
-    controlnet = build_tiny_sparsectrl(unet)
+    controlnet = build_tiny_sparsectrl(unet, adapter)
     videos, tokens, empty, ids = _clip_latents(latents_path, holistic_path)
 
     def loss(model, scheduler, x, tokens, noise, t, gamma):
