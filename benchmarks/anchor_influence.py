@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import yaml
 
+from semvideo_core.backends.probe import accuracy, classify_frames, load_probe
 from semvideo_core.backends.vae import decode_latents, load_vae
 from semvideo_core.config import with_defaults
 from semvideo_core.data.video import resize_frames
@@ -35,7 +36,6 @@ from semvideo_core.io.clip_arrays import read_clip_array
 from semvideo_core.io.embeddings import load_constant, load_embeddings
 from semvideo_core.render.anchor import anchor_pipeline, render_anchor_frames
 from semvideo_core.render.video import render_videos, video_pipeline
-from semvideo_core.stages.probe import accuracy, classify_frames, load_probe
 from semvideo_core.training import validation_split
 from semvideo_core.world.labels import LABELS, clip_labels
 

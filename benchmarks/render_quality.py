@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 from mad_quality import noise_free_ridge  # benchmarks/, beside this script
 
+from semvideo_core.backends.probe import accuracy, chance, classify_frames, load_probe
 from semvideo_core.io.clip_arrays import read_attrs, read_clip_array
-from semvideo_core.stages.probe import accuracy, chance, classify_frames, load_probe
 from semvideo_core.world.labels import LABELS, clip_labels
 
 RENDERS = ("full", "no_anchor", "no_holi", "no_motion", "ridge", "oracle")

@@ -38,14 +38,14 @@ from diffusers import StableDiffusionPipeline
 from PIL import Image
 from sklearn.linear_model import RidgeClassifierCV
 
-from semvideo_core.backends.vae import to_uint8
+from semvideo_core.backends.probe import accuracy, chance, classify_frames, load_probe
 from semvideo_core.config import with_defaults
 from semvideo_core.data.video import resize_frames
 from semvideo_core.io.clip_arrays import read_clip_array
 from semvideo_core.io.embeddings import load_constant, load_embeddings
 from semvideo_core.models.ridge import fit_ridge, predict_ridge
+from semvideo_core.pixels import to_uint8
 from semvideo_core.render.anchor import anchor_pipeline, render_anchor_frames
-from semvideo_core.stages.probe import accuracy, chance, classify_frames, load_probe
 from semvideo_core.world.labels import LABELS, clip_labels
 from semvideo_core.world.responses import CEILING_ALPHAS, noise_free_fmri
 

@@ -25,10 +25,12 @@ from semvideo_core.backends.generators import (
     load_unet,
     training_scheduler,
 )
-from semvideo_core.backends.vae import build_demo_vae, to_uint8
+from semvideo_core.backends.probe import accuracy, classify_frames
+from semvideo_core.backends.vae import build_demo_vae
 from semvideo_core.io.clip_arrays import read_clip_array, write_clip_array
 from semvideo_core.io.embeddings import write_embeddings
 from semvideo_core.models.probe import ProbeConfig, SceneProbe
+from semvideo_core.pixels import to_uint8
 from semvideo_core.render.video import interpolate_frames, render_videos, video_pipeline
 from semvideo_core.stages import cvr
 from semvideo_core.stages.cvr import (
@@ -39,7 +41,7 @@ from semvideo_core.stages.cvr import (
     train_sparsectrl,
     train_t2i,
 )
-from semvideo_core.stages.probe import _jitter, _recolour, accuracy, classify_frames
+from semvideo_core.stages.probe import _jitter, _recolour
 from semvideo_core.training import TrainingStopped
 from semvideo_core.world.labels import LABELS, shot_label_maps, shot_labels
 

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from diffusers import AutoencoderKL
 
+from ..pixels import to_pixels, to_uint8
+
 VAE_BACKENDS = ("diffusers", "demo")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -59,16 +61,6 @@ def build_demo_vae(block_out_channels, layers_per_block: int, latent_channels: i
 
 def downsampling(vae: AutoencoderKL) -> int:
     return 2 ** (len(vae.config.block_out_channels) - 1)
-
-
-def to_pixels(frames: np.ndarray) -> torch.Tensor:
-    """uint8 [n, H, W, 3] -> float [n, 3, H, W] in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1
-
-
-def to_uint8(pixels: torch.Tensor) -> np.ndarray:
-    """float [n, 3, H, W] in [-1, 1] -> uint8 [n, H, W, 3]."""
-    return ((pixels.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 @torch.inference_mode()

@@ -8,7 +8,8 @@ import torch
 from diffusers import StableDiffusionImg2ImgPipeline
 
 from ..backends.generators import load_scheduler, load_unet
-from ..backends.vae import load_vae, to_uint8
+from ..backends.vae import load_vae
+from ..pixels import to_uint8
 
 
 def anchor_pipeline(t2i_path, vae_path, device: str = "cpu", dtype: str = "float32") -> StableDiffusionImg2ImgPipeline:

@@ -19,7 +19,8 @@ from diffusers import AnimateDiffSparseControlNetPipeline
 from diffusers.utils.torch_utils import randn_tensor
 
 from ..backends.generators import load_motion_adapter, load_scheduler, load_sparsectrl, load_unet
-from ..backends.vae import load_vae, to_uint8
+from ..backends.vae import load_vae
+from ..pixels import to_uint8
 
 
 def video_pipeline(t2i_path, adapter_path, sparsectrl_path, vae_path, device="cpu", dtype="float32"):

@@ -21,11 +21,11 @@ import h5py
 import numpy as np
 
 from ..backends.judges import load_judge
+from ..backends.probe import classify_frames, load_probe
 from ..io.atomic import atomic_output
 from ..io.clip_arrays import read_clip_array
 from ..metrics import consistency, flow, nway, packing, pixel
 from ..world.labels import LABELS, clip_labels
-from .probe import classify_frames, load_probe
 
 log = logging.getLogger(__name__)
 PROTOCOL = ("frames", "size")  # the settings the ground truth's judging depends on
@@ -51,7 +51,12 @@ def load_judges(settings: dict, frames: int) -> dict:
         key = (entry["backend"], entry["path"])
         if key not in loaded:
             loaded[key] = load_judge(
-                slot, entry, settings["device"], settings["dtype"], frames, settings["demo_folder"],
+                slot,
+                entry,
+                settings["device"],
+                settings["dtype"],
+                frames,
+                settings["demo_folder"],
                 settings["stand_in_size"],
             )
             loaded[key].batch_size = settings["batch_size"]
@@ -130,7 +135,9 @@ def _n_way(recon: np.ndarray, truth: np.ndarray, settings: dict, level: str) -> 
     return columns
 
 
-def score_clips(recon: np.ndarray, truth: np.ndarray, recon_judged: dict, truth_judged: dict, settings: dict, workers: int = 1):
+def score_clips(
+    recon: np.ndarray, truth: np.ndarray, recon_judged: dict, truth_judged: dict, settings: dict, workers: int = 1
+):
     """Per-clip metric columns {name: [N]} of protocol-prepared clips and their judges' outputs."""
     columns = _n_way(recon_judged["image_logits"], truth_judged["image_logits"], settings, "image")
     columns |= _n_way(recon_judged["video_logits"], truth_judged["video_logits"], settings, "video")
@@ -143,11 +150,15 @@ def score_clips(recon: np.ndarray, truth: np.ndarray, recon_judged: dict, truth_
         columns["clip_pcc"] = consistency.clip_pcc(recon_judged["clip_features"], vifi, gate=settings["vifi_gate"])
     else:
         columns["clip_pcc"] = consistency.clip_pcc_all_pairs(recon_judged["clip_features"])
-    columns["epe"] = flow.epe(recon, truth, size=settings["epe_size"], bgr_quirk=settings["epe_bgr_quirk"], workers=workers)
+    columns["epe"] = flow.epe(
+        recon, truth, size=settings["epe_size"], bgr_quirk=settings["epe_bgr_quirk"], workers=workers
+    )
     return columns
 
 
-def evaluate(inputs: dict, judge_settings: dict, settings: dict, out_csv, labelling: dict | None = None, workers: int = 1):
+def evaluate(
+    inputs: dict, judge_settings: dict, settings: dict, out_csv, labelling: dict | None = None, workers: int = 1
+):
     """Rule evaluate: per-clip metrics of inputs["reconstruction"] (video.h5 or motion_frames.h5, frames
     [N, T, h, w, 3] with clip ids) against inputs["truth"] (the test clips; inputs["judged"]: their judged
     outputs) -> `out_csv`, one row per clip. On the demo (inputs probe and ground_truth, `labelling`), the scene
@@ -165,7 +176,9 @@ def evaluate(inputs: dict, judge_settings: dict, settings: dict, out_csv, labell
     judges = load_judges(judge_settings, recon_view.shape[1])
     if settings["reference_packing"]:
         truth_view, recon_view = packing.pack_like_references(truth_view, recon_view)
-        truth_judged = judge_outputs(truth_view, judges)  # the GIF palette is shared, so the truth half differs per recon
+        truth_judged = judge_outputs(
+            truth_view, judges
+        )  # the GIF palette is shared, so the truth half differs per recon
     else:
         truth_judged = _read_judged(inputs["judged"], ids, settings)
     log.info("scoring %d clips of %s at %s", len(ids), recon_path, recon_view.shape[1:])

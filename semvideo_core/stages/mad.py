@@ -28,8 +28,6 @@ from ..backends.vae import (
     downsampling,
     encode_frames,
     load_vae,
-    to_pixels,
-    to_uint8,
 )
 from ..config import without_checkpointing
 from ..data.video import resize_frames
@@ -45,6 +43,7 @@ from ..models import sad as sad_model
 from ..models.losses import MADLossWeights, mad_loss
 from ..models.mad import MAD, MADConfig, init_shared_space
 from ..models.ridge import fit_ridge, predict_ridge
+from ..pixels import to_pixels, to_uint8
 from ..training import TrainConfig, block_validation_split, presentation_batches, train, validation_split
 
 log = logging.getLogger(__name__)

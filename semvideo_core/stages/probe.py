@@ -12,12 +12,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..backends.vae import to_pixels
+from ..backends.probe import accuracy, chance, classify_frames
 from ..config import without_checkpointing
 from ..data.video import resize_frames
 from ..io import models as model_store
 from ..io.clip_arrays import read_clip_array
 from ..models.probe import ProbeConfig, SceneProbe
+from ..pixels import to_pixels
 from ..training import TrainConfig, train, validation_split
 from ..world.labels import LABELS, clip_label_maps, clip_labels
 
@@ -65,35 +66,6 @@ def _cells(maps: np.ndarray, side: int) -> np.ndarray:
     """Label maps [B, size, size, 2] -> the label at the centre of each of side x side cells, int64 [B, side, side, 2]."""
     step = maps.shape[1] // side
     return maps[:, step // 2 :: step, step // 2 :: step].astype(np.int64)
-
-
-@torch.inference_mode()
-def classify_frames(probe: SceneProbe, frames: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """uint8 frames [..., H, W, 3] of any size -> predicted labels [..., 3] (background, colour, shape)."""
-    probe.eval()
-    flat = frames.reshape(-1, *frames.shape[-3:])
-    out = []
-    for start in range(0, len(flat), batch_size):
-        chunk = resize_frames(flat[start : start + batch_size], probe.config.size)
-        out.append(probe.read(to_pixels(chunk), tuple(LABELS)).numpy())
-    labels = np.concatenate(out) if out else np.zeros((0, len(LABELS)), np.int64)
-    return labels.reshape(*frames.shape[:-3], len(LABELS))
-
-
-def accuracy(predicted: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    """Fraction of frames read right, per label."""
-    hits = (predicted.reshape(-1, len(LABELS)) == truth.reshape(-1, len(LABELS))).mean(0)
-    return {name: float(hits[i]) for i, name in enumerate(LABELS)}
-
-
-def chance(truth: np.ndarray) -> dict[str, float]:
-    """Accuracy of always answering the most common label."""
-    flat = truth.reshape(-1, len(LABELS))
-    return {name: float(np.bincount(flat[:, i]).max() / len(flat)) for i, name in enumerate(LABELS)}
-
-
-def load_probe(path) -> SceneProbe:
-    return model_store.load_model(path, "probe", lambda config: SceneProbe(ProbeConfig(**config)))[0]
 
 
 def train_probe(clips_path, test_clips_path, ground_truth, labelling: dict, settings: dict, out_path, state_dir):
