@@ -418,8 +418,9 @@ def test_every_attention_of_the_demo_generators_has_the_configured_head_size():
     gives the motion modules 8 heads: the demo's knobs must reach every Attention as heads of the size they name."""
     settings = dict(block_out_channels=[16, 32, 64], layers_per_block=1, cross_attention_levels=2, norm_num_groups=8)
     unet = build_tiny_unet(settings | {"attention_head_dim": 16}, 4, 16, 12)
-    adapter = build_tiny_motion_adapter(unet, ADAPTER)
+    adapter = build_tiny_motion_adapter(unet, ADAPTER | {"motion_max_seq_length": 24})  # not diffusers' 32
     controlnet = build_tiny_sparsectrl(unet, adapter)
+    assert controlnet.config.motion_max_seq_length == 24
     motion_unet = UNetMotionModel.from_unet2d(unet, adapter)
     for model in (unet, controlnet, motion_unet):
         attentions = {name: m for name, m in model.named_modules() if isinstance(m, Attention)}

@@ -102,7 +102,7 @@ def build_tiny_motion_adapter(unet: UNet2DConditionModel, settings: dict) -> Mot
 def build_tiny_sparsectrl(unet: UNet2DConditionModel, adapter: MotionAdapter) -> SparseControlNetModel:
     """A SparseControlNetModel copied from `unet`'s encoder (as SparseCtrl is initialised), taking the VAE latents
     of the condition frames plus their mask (the RGB model's simplified condition embedding: one zero-initialised
-    convolution); its motion modules have `adapter`'s heads."""
+    convolution); its motion modules shaped as `adapter`'s (heads, positions, transformer layers)."""
     original = unet.config.down_block_types
     # from_unet renames the block types in place, which a tuple (a config built in code) does not allow.
     unet.register_to_config(down_block_types=list(original))
@@ -110,14 +110,20 @@ def build_tiny_sparsectrl(unet: UNet2DConditionModel, adapter: MotionAdapter) ->
         copied = SparseControlNetModel.from_unet(unet, conditioning_channels=unet.config.in_channels)
     finally:
         unet.register_to_config(down_block_types=original)
-    # from_unet leaves the motion modules at diffusers' 8 heads (2 channels a head at the demo's 16); the head count
-    # changes no weight's shape, so the copy's weights load as they are. (The config's private keys would restore
-    # the defaults.)
-    config = {key: value for key, value in copied.config.items() if not key.startswith("_")}
+    # from_unet gives the motion modules diffusers' defaults (8 heads: 2 channels a head at the demo's 16); rebuild them
+    # as the adapter's, keeping every weight from_unet made that still fits (all of them with the default settings).
+    config = {key: value for key, value in copied.config.items() if not key.startswith("_")}  # `_` keys: defaults
     controlnet = SparseControlNetModel.from_config(
-        config | {"motion_num_attention_heads": adapter.config.motion_num_attention_heads}
+        config
+        | {
+            "motion_num_attention_heads": adapter.config.motion_num_attention_heads,
+            "motion_max_seq_length": adapter.config.motion_max_seq_length,
+            "temporal_transformer_layers_per_block": adapter.config.motion_transformer_layers_per_block,
+        }
     )
-    controlnet.load_state_dict(copied.state_dict())
+    fitting = controlnet.state_dict()
+    copied_weights = {k: v for k, v in copied.state_dict().items() if k in fitting and fitting[k].shape == v.shape}
+    controlnet.load_state_dict(copied_weights, strict=False)
     return controlnet
 
 
