@@ -14,6 +14,7 @@ from ..world.labels import LABELS
 
 
 def load_probe(path) -> SceneProbe:
+    """The probe rule train_probe saved at `path` (weights and JSON config)."""
     return model_store.load_model(path, "probe", lambda config: SceneProbe(ProbeConfig(**config)))[0]
 
 

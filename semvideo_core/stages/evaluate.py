@@ -176,9 +176,8 @@ def evaluate(
     judges = load_judges(judge_settings, recon_view.shape[1])
     if settings["reference_packing"]:
         truth_view, recon_view = packing.pack_like_references(truth_view, recon_view)
-        truth_judged = judge_outputs(
-            truth_view, judges
-        )  # the GIF palette is shared, so the truth half differs per recon
+        # The GIF palette is shared, so the truth half differs per recon.
+        truth_judged = judge_outputs(truth_view, judges)
     else:
         truth_judged = _read_judged(inputs["judged"], ids, settings)
     log.info("scoring %d clips of %s at %s", len(ids), recon_path, recon_view.shape[1:])
