@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 from fractions import Fraction
-from itertools import pairwise
+from itertools import pairwise, permutations
 from math import comb
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from skimage.color import rgb2gray
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from semvideo_core.metrics import consistency, flow, nway, packing, pixel
+from semvideo_core.metrics.regression import mean_correlation_test
 
 # -- fixtures -----------------------------------------------------------------------------------------------------
 
@@ -65,6 +66,23 @@ def _logits_with_beaters(classes: int, beaters: int, seed: int = 0) -> tuple[np.
     recon[0, :3] = [1.0, 3.0, 2.0]
     recon[0, 3 + rng.permutation(classes - 3)[:beaters]] = 5.0 + rng.random(beaters)  # ... but the beaters
     return recon, truth
+
+
+def test_mean_correlation_test_is_the_exact_permutation_p_over_shared_shuffles():
+    """Against every one of the 7! orders of the target, each scoring all rows with np.corrcoef."""
+    rng = np.random.default_rng(3)
+    target = rng.normal(size=7)
+    rows = np.stack([0.5 * target + rng.normal(size=7), 0.5 * target + rng.normal(size=7)])
+
+    def mean_r(order):
+        return np.mean([np.corrcoef(target[list(order)], row)[0, 1] for row in rows])
+
+    observed = mean_r(range(7))
+    null = np.array([mean_r(order) for order in permutations(range(7))])
+    r, p = mean_correlation_test(rows, target)
+    assert r == pytest.approx(observed)
+    assert p == pytest.approx(np.mean(null >= observed - 1e-12))
+    assert mean_correlation_test(-rows, target)[1] > 0.5  # one-sided: a negative correlation is no evidence
 
 
 def test_n_way_hand_case():

@@ -4,7 +4,9 @@ every caption than the mean caption does, which is what a generator conditioned 
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+from scipy.stats import permutation_test
 
 from .retrieval import comparable_targets
 
@@ -43,3 +45,32 @@ def r_squared(predictions: torch.Tensor, targets: torch.Tensor) -> float:
     spread = ((y - y.mean(0)) ** 2).sum(0)
     live = _varies(y)
     return (1 - ((x - y) ** 2).sum(0)[live].sum() / spread[live].sum()).item() if live.any() else float("nan")
+
+
+def mean_correlation_test(
+    predictions: np.ndarray, target: np.ndarray, resamples: int = 100_000, seed: int = 0
+) -> tuple[float, float]:
+    """[S, N] x [N] -> (the mean over the S rows of their Pearson correlation with the target across the N clips, its
+    one-sided permutation p). The null shuffles the target, the same shuffle for every row, so rows that depend on one
+    another (subjects' decoders sharing a pretraining) are tested as they are; like pearsonr's p it treats the clips
+    as exchangeable. scipy's permutation_test, exact when N! <= resamples."""
+
+    def unit(x):  # centred and scaled to unit norm along the clips
+        centred = x - x.mean(-1, keepdims=True)
+        return centred / np.linalg.norm(centred, axis=-1, keepdims=True)
+
+    rows = unit(np.asarray(predictions, np.float64))
+
+    def mean_r(shuffled, axis=-1):  # [..., N] shuffles of the target -> [...]; scipy passes axis=-1
+        return (unit(shuffled) @ rows.T).mean(-1)
+
+    result = permutation_test(
+        (np.asarray(target, np.float64),),
+        mean_r,
+        permutation_type="pairings",
+        vectorized=True,
+        n_resamples=resamples,
+        alternative="greater",
+        rng=np.random.default_rng(seed),
+    )
+    return float(result.statistic), float(result.pvalue)
