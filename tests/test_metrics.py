@@ -137,6 +137,26 @@ def test_n_way_monte_carlo_replays_the_reference_loop():
     np.testing.assert_array_equal(accuracy, expected)
 
 
+def test_n_way_mismatched_averages_each_recon_against_every_other_truth():
+    """Against the pair-by-pair loop of n_way_expected (itself checked against a long Monte Carlo above), with ties;
+    and a judge biased against the truth's classes: every pairing scores 0 where n_way_chance says 0.75."""
+    rng = np.random.default_rng(5)
+    recon = rng.integers(0, 4, (9, 12)).astype(float)  # small integers: many tied probabilities
+    truth = rng.normal(size=(9, 12))
+    for n_way, top_k in ((2, 1), (5, 1), (5, 2)):
+        loop = [
+            np.mean([nway.n_way_expected(recon[[i]], truth[[j]], n_way, top_k)[0] for j in range(9) if j != i])
+            for i in range(9)
+        ]
+        np.testing.assert_allclose(nway.n_way_mismatched(recon, truth, n_way, top_k), loop, rtol=1e-12)
+    biased = np.tile(np.arange(12.0)[::-1], (6, 1))  # every recon: class 0 first, then 1, 2, ...
+    truths = np.tile(np.r_[np.zeros(9), 1.0, 2.0, 3.0], (6, 1))  # every truth's top 3: classes 9, 10, 11
+    # The truth's best class (9) is beaten by the 8 non-truth classes 0..8, all of the 8 distractors: never wins.
+    assert nway.n_way_mismatched(biased, truths, 2) == pytest.approx(np.zeros(6))
+    with pytest.raises(ValueError, match="two rows"):
+        nway.n_way_mismatched(recon[:1], truth[:1], 2)
+
+
 def test_n_way_chance():
     assert nway.n_way_chance(2, 1000) == 0.75
     assert nway.n_way_chance(50, 1000) == pytest.approx(3 / 52, rel=1e-15)

@@ -8,7 +8,8 @@ Ties count for G (a distractor must be strictly more probable to beat it). Chanc
 truth_top / (truth_top + n_way - 1) for top-1 (0.75 for 2-way, 3/52 for 50-way), not 1 / n_way.
 
 `n_way_expected` gives the exact expectation of that trial (deterministic); `n_way_monte_carlo` replays the
-reference trial loop with a seeded legacy RandomState, to reproduce the published Monte-Carlo numbers' protocol.
+reference trial loop with a seeded legacy RandomState, to reproduce the published Monte-Carlo numbers' protocol;
+`n_way_mismatched` scores each reconstruction against the other rows' truth, the chance of a biased judge.
 """
 
 from __future__ import annotations
@@ -78,6 +79,28 @@ def n_way_expected(
     table = {b: _success_probability(pool, int(b), n_way - 1, top_k) for b in np.unique(beaters)}
     return np.array([table[b] for b in beaters], dtype=np.float64)
 
+
+
+def n_way_mismatched(
+    recon_logits: np.ndarray, truth_logits: np.ndarray, n_way: int, top_k: int = 1, truth_top: int = 3
+) -> np.ndarray:
+    """[M, C] x 2 -> [M]: for each recon row i, the mean over every other row j of the expected N-way accuracy of
+    recon i against truth j: what this reconstruction scores against unrelated ground truth, the judge's own chance
+    for it. A judge that ranks some classes high for every reconstruction puts it away from `n_way_chance`, which
+    assumes the recon's ranking random; the difference to `n_way_expected` is what the match itself adds."""
+    recon, truth = _check(recon_logits, truth_logits, n_way, top_k, truth_top)
+    if len(recon) < 2:
+        raise ValueError("n_way_mismatched needs at least two rows to pair each with another")
+    p, top = _softmax(recon), truth_classes(truth, truth_top)
+    best = p[:, top].max(axis=2)  # [M (recon i), M (truth j)]: p_i of truth j's most probable class
+    ranked = np.sort(p, axis=1)
+    # Non-truth classes strictly above best: none of truth j's classes is (best is their maximum).
+    beaters = p.shape[1] - np.stack([np.searchsorted(ranked[i], best[i], side="right") for i in range(len(p))])
+    pool = p.shape[1] - truth_top
+    table = {b: _success_probability(pool, int(b), n_way - 1, top_k) for b in np.unique(beaters)}
+    expected = np.vectorize(table.__getitem__, otypes=[np.float64])(beaters)
+    np.fill_diagonal(expected, 0.0)
+    return expected.sum(axis=1) / (len(p) - 1)
 
 def n_way_monte_carlo(
     recon_logits: np.ndarray,

@@ -132,6 +132,9 @@ def _n_way(recon: np.ndarray, truth: np.ndarray, settings: dict, level: str) -> 
         expected = nway.n_way_expected(flat_recon, flat_truth, n)
         for name, values in ((f"{n}way_{suffix}", sampled), (f"{n}way_{suffix}_expected", expected)):
             columns[name] = values.reshape(recon.shape[1], recon.shape[0]).mean(0) if framewise else values
+        if len(recon) > 1:  # each clip against the other clips' truth (frame index by frame index): the judge's chance
+            pairs = zip(recon.swapaxes(0, 1), truth.swapaxes(0, 1)) if framewise else [(recon, truth)]
+            columns[f"{n}way_{suffix}_mismatched"] = np.mean([nway.n_way_mismatched(r, t, n) for r, t in pairs], 0)
     return columns
 
 

@@ -3,7 +3,8 @@
 
 - results/metrics.csv: a row per dataset, variant and subject, and their mean over subjects; a column per metric.
 - results/metrics.md: the paper's table (its column order), our rows beside the paper's published ones (labelled)
-  and a chance row; metrics computed with a stand-in judge are marked.
+  and a chance row; metrics computed with a stand-in judge are marked; N-way against the judges' own chance (each
+  reconstruction scored against the other clips' ground truth); on the demo, the scene probe's table.
 - results/figures/: a bar chart per metric across variants (error bars: s.e.m. over clips) and a frame grid of
   ground truth against each variant for sample clips.
 """
@@ -115,6 +116,28 @@ def markdown_table(rows: list[dict], judges: dict[str, dict], classes: dict[str,
     return "\n".join(lines + notes) + "\n"
 
 
+def judge_chance_table(rows: list[dict]) -> str:
+    """N-way of each variant against its judges' own chance: the closed-form expectation for the matched ground
+    truth beside the mean over every other test clip's ground truth (`*_mismatched`). A judge that ranks some
+    classes high for every reconstruction moves the second away from the chance row; the difference is what the
+    reconstruction's match adds."""
+    columns = [(c, label) for c, label, *_ in METRICS if "way" in c and any(f"{c}_mismatched" in r for r in rows)]
+    if not columns:
+        return ""
+    lines = ["", "N-way against the judge's own chance: closed-form expectation for the matched ground truth / for "
+             "every other test clip's ground truth (mean), and their difference.", "",
+             "| variant | dataset | " + " | ".join(label for _, label in columns) + " |",
+             "|" + "---|" * (len(columns) + 2)]
+    for row in rows:
+        if row["subject"] == "mean" and f"{columns[0][0]}_mismatched" in row:
+            cells = []
+            for c, _ in columns:
+                matched, mismatched = row[f"{c}_expected"], row[f"{c}_mismatched"]
+                cells.append(f"{matched:.3f} / {mismatched:.3f} ({matched - mismatched:+.3f})")
+            lines.append("| " + " | ".join([row["variant"], row["dataset"], *cells]) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def probe_table(rows: list[dict]) -> str:
     """The demo scene probe's accuracy on each variant's frames (its accuracy on the ground truth is the ceiling)."""
     names = [k for k in ("probe_background", "probe_colour", "probe_shape") if any(k in r for r in rows)]
@@ -211,7 +234,7 @@ def metrics_table(clip_csvs: dict[tuple[str, str, str], str], backends: dict[str
     scores = {key: read_clip_scores(path) for key, path in clip_csvs.items()}
     rows = summary_rows(scores)
     write_csv(rows, judges, out["csv"])
-    markdown = markdown_table(rows, judges, classes, settings["n_way"]) + probe_table(rows)
+    markdown = markdown_table(rows, judges, classes, settings["n_way"]) + judge_chance_table(rows) + probe_table(rows)
     with atomic_output(out["md"]) as tmp:
         Path(tmp).write_text("# Metrics\n\n" + markdown)
     figures = Path(out["figures"])
