@@ -151,7 +151,7 @@ def test_n_way_mismatched_averages_each_recon_against_every_other_truth():
         np.testing.assert_allclose(nway.n_way_mismatched(recon, truth, n_way, top_k), loop, rtol=1e-12)
     biased = np.tile(np.arange(12.0)[::-1], (6, 1))  # every recon: class 0 first, then 1, 2, ...
     truths = np.tile(np.r_[np.zeros(9), 1.0, 2.0, 3.0], (6, 1))  # every truth's top 3: classes 9, 10, 11
-    # The truth's best class (9) is beaten by the 8 non-truth classes 0..8, all of the 8 distractors: never wins.
+    # The truth's best class (9) is beaten by all 9 other classes 0..8, the whole distractor pool: never wins.
     assert nway.n_way_mismatched(biased, truths, 2) == pytest.approx(np.zeros(6))
     with pytest.raises(ValueError, match="two rows"):
         nway.n_way_mismatched(recon[:1], truth[:1], 2)

@@ -80,7 +80,6 @@ def n_way_expected(
     return np.array([table[b] for b in beaters], dtype=np.float64)
 
 
-
 def n_way_mismatched(
     recon_logits: np.ndarray, truth_logits: np.ndarray, n_way: int, top_k: int = 1, truth_top: int = 3
 ) -> np.ndarray:
@@ -101,6 +100,7 @@ def n_way_mismatched(
     expected = np.vectorize(table.__getitem__, otypes=[np.float64])(beaters)
     np.fill_diagonal(expected, 0.0)
     return expected.sum(axis=1) / (len(p) - 1)
+
 
 def n_way_monte_carlo(
     recon_logits: np.ndarray,

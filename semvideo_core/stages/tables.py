@@ -71,10 +71,16 @@ def summary_rows(scores: dict[tuple[str, str, str], dict[str, np.ndarray]]) -> l
         rows.append(row)
         groups.setdefault((dataset, variant), []).append(row)
     for (dataset, variant), members in groups.items():
-        names = [k for k in members[0] if k not in ("dataset", "variant", "subject", "clips")]
+        names = _union(members, ("dataset", "variant", "subject", "clips"))
         mean = {"dataset": dataset, "variant": variant, "subject": "mean", "clips": sum(m["clips"] for m in members)}
-        rows.append(mean | {name: float(np.mean([m[name] for m in members])) for name in names})
+        # A column some subjects lack (e.g. the judge's own chance of a one-clip ablation) is their others' mean.
+        rows.append(mean | {name: float(np.nanmean([m.get(name, np.nan) for m in members])) for name in names})
     return rows
+
+
+def _union(rows: list[dict], first: tuple[str, ...] = ()) -> list[str]:
+    """The keys of all rows in order of first appearance, without `first`."""
+    return [k for k in dict.fromkeys(k for row in rows for k in row) if k not in first]
 
 
 def _fmt(value, column) -> str:
@@ -125,16 +131,18 @@ def judge_chance_table(rows: list[dict]) -> str:
     if not columns:
         return ""
     lines = ["", "N-way against the judge's own chance: closed-form expectation for the matched ground truth / for "
-             "every other test clip's ground truth (mean), and their difference.", "",
-             "| variant | dataset | " + " | ".join(label for _, label in columns) + " |",
-             "|" + "---|" * (len(columns) + 2)]
+             "every other scored test clip's ground truth (mean), and their difference (clips: scored clips, all "
+             "subjects together; fewer clips, fewer others to pair with).", "",
+             "| variant | dataset | clips | " + " | ".join(label for _, label in columns) + " |",
+             "|" + "---|" * (len(columns) + 3)]
     for row in rows:
-        if row["subject"] == "mean" and f"{columns[0][0]}_mismatched" in row:
+        if row["subject"] == "mean" and any(f"{c}_mismatched" in row for c, _ in columns):
             cells = []
             for c, _ in columns:
-                matched, mismatched = row[f"{c}_expected"], row[f"{c}_mismatched"]
-                cells.append(f"{matched:.3f} / {mismatched:.3f} ({matched - mismatched:+.3f})")
-            lines.append("| " + " | ".join([row["variant"], row["dataset"], *cells]) + " |")
+                matched, mismatched = row.get(f"{c}_expected", np.nan), row.get(f"{c}_mismatched", np.nan)
+                cells.append("–" if np.isnan(matched - mismatched) else
+                             f"{matched:.3f} / {mismatched:.3f} ({matched - mismatched:+.3f})")
+            lines.append("| " + " | ".join([row["variant"], row["dataset"], str(row["clips"]), *cells]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -155,7 +163,7 @@ def probe_table(rows: list[dict]) -> str:
 
 def write_csv(rows: list[dict], judges: dict, out_csv) -> None:
     names = ["dataset", "variant", "subject", "clips"]
-    names += [k for k in rows[0] if k not in names]
+    names += _union(rows, tuple(names))
     judge_note = ";".join(f"{slot}={info['backend']}{'(stand-in)' if info['stand_in'] else ''}" for slot, info in judges.items())
     with atomic_output(out_csv) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, [*names, "judges"], extrasaction="ignore")
