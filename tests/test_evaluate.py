@@ -215,7 +215,8 @@ def test_the_judges_own_chance_pairs_each_reconstruction_with_every_other_clips_
             same = np.array([float(r[f"{n}way_{level}_mismatched"]) for r in out["same"]])
             matched = np.array([float(r[f"{n}way_{level}_expected"]) for r in out["shuffled"]])
             mismatched = np.array([float(r[f"{n}way_{level}_mismatched"]) for r in out["shuffled"]])
-            np.testing.assert_allclose(5 * mismatched + matched, 5 * np.roll(same, -1) + 1, atol=1e-5)  # CSVs keep 6 digits
+            # atol: the CSVs keep 6 significant digits
+            np.testing.assert_allclose(5 * mismatched + matched, 5 * np.roll(same, -1) + 1, atol=1e-5)
 
 
 def test_judged_truth_from_another_protocol_is_refused(scored, tmp_path):
