@@ -3,13 +3,15 @@ calls, on CC2017-sized inputs: --clips clips of 6 frames at 256 x 256 (1,200 per
 that both give the same numbers.
 
     python benchmarks/metric_speed.py [--clips 1200] [--workers 2] [--metrics ssim,psnr,hue,epe256,epe512]
-                                      [--chunk 50] [--opencv-threads N]
+                                      [--chunk 50] [--opencv-threads N] [--evaluations 19]
 
 Clips are smooth seeded random textures drifting a few pixels per frame (truth) and a blurred, noisy, slightly
 differently moving copy (recon); a pool of distinct clips is tiled to --clips and scored in chunks of --chunk clips
-(timings summed) so memory stays small. "cached truth" times EPE of one more reconstruction against truth flows
-computed once (farneback_flows + epe_from_flows), the case of many variants scored against one truth; its speed-up
-is against the plain loop that recomputes both sides.
+(timings summed) so memory stays small. "cached truth" is how the workflow scores EPE: rule truth_flows computes the
+truth's flows once per dataset (farneback_flows) and each of the dataset's --evaluations evaluate jobs (19 in the
+default DAG) computes only its reconstruction's (epe_from_flows); its time per evaluation is the latter plus its
+share of the former, against the plain loop that recomputes both sides. The last line adds the metrics up both
+ways: every flow in every evaluation, and as the workflow runs them.
 """
 
 from __future__ import annotations
@@ -98,10 +100,10 @@ def cases(workers: int) -> dict:
 
     def cached(size):
         def run(recon, truth):
-            truth_flows = flow.farneback_flows(truth, size=size, workers=workers)  # once per truth (untimed below)
-            start = time.perf_counter()
-            scores = flow.epe_from_flows(recon, truth_flows, workers=workers)
-            return scores, time.perf_counter() - start
+            """(scores, seconds for the truth's flows, seconds for the reconstruction's flows and the EPE)"""
+            truth_flows, t_truth = _timed(flow.farneback_flows, truth, size, True, workers)
+            scores, t_recon = _timed(flow.epe_from_flows, recon, truth_flows, True, workers)
+            return scores, t_truth, t_recon
 
         return run
 
@@ -139,6 +141,9 @@ def main() -> None:
     parser.add_argument(
         "--opencv-threads", type=int, default=None, help="cv2.setNumThreads for this run (default: OpenCV's own)"
     )
+    parser.add_argument(
+        "--evaluations", type=int, default=19, help="evaluate jobs sharing one truth's flows (the default DAG: 19)"
+    )
     args = parser.parse_args()
     if args.opencv_threads is not None:
         cv2.setNumThreads(args.opencv_threads)
@@ -153,11 +158,11 @@ def main() -> None:
     )
     truth_pool, recon_pool = synthetic_pool()
     frames_total = args.clips * FRAMES
-    totals = [0.0, 0.0]
+    totals = [0.0, 0.0, 0.0]  # loop, ours recomputing every flow, ours as the workflow runs
     print(f"{'metric':<22} {'loop fps':>10} {'ours fps':>10} {'speed-up':>9}  numbers")
     for name in chosen:
         loop, ours, cached, exact = cases(args.workers)[name]
-        t_loop = t_ours = t_cached = 0.0
+        t_loop = t_ours = t_cached = t_truth = 0.0
         worst = 0.0
         for start in range(0, args.clips, args.chunk):
             ids = np.arange(start, min(start + args.chunk, args.clips)) % POOL
@@ -172,16 +177,25 @@ def main() -> None:
                 np.testing.assert_allclose(scores, reference, rtol=1e-12)
             worst = max(worst, float(np.max(np.abs(scores - reference) / np.maximum(np.abs(reference), 1e-300))))
             if cached is not None:
-                cached_scores, dt = cached(recon, truth)
+                cached_scores, dt_truth, dt = cached(recon, truth)
+                t_truth += dt_truth
                 t_cached += dt
                 np.testing.assert_array_equal(cached_scores, scores)
         same = "identical" if worst == 0 else f"max rel. diff {worst:.1e}"
         print(f"{name:<22} {frames_total / t_loop:10.1f} {frames_total / t_ours:10.1f} {t_loop / t_ours:8.2f}x  {same}")
         if cached is not None:
-            print(f"{name + ' cached truth':<22} {'':>10} {frames_total / t_cached:10.1f} {t_loop / t_cached:8.2f}x")
+            t_cached += t_truth / args.evaluations
+            print(
+                f"{name + ' cached truth':<22} {'':>10} {frames_total / t_cached:10.1f} {t_loop / t_cached:8.2f}x  "
+                f"(truth flows {t_truth:.1f} s once, / {args.evaluations} evaluations)"
+            )
         totals[0] += t_loop
         totals[1] += t_ours
-    print(f"all chosen metrics: loop {totals[0]:.1f} s, ours {totals[1]:.1f} s, speed-up {totals[0] / totals[1]:.2f}x")
+        totals[2] += t_cached if cached is not None else t_ours
+    print(
+        f"all chosen metrics: loop {totals[0]:.1f} s, ours {totals[1]:.1f} s ({totals[0] / totals[1]:.2f}x), "
+        f"as the workflow runs them {totals[2]:.1f} s ({totals[0] / totals[2]:.2f}x)"
+    )
 
 
 if __name__ == "__main__":

@@ -557,11 +557,22 @@ def evaluation_protocol():
     return {k: config["evaluation"][k] for k in ("frames", "size")}
 
 
+def flow_settings():
+    """What the ground truth's Farnebäck flows depend on (rule truth_flows)."""
+    return {k: config["evaluation"][k] for k in ("frames", "size", "epe_size", "epe_bgr_quirk")}
+
+
+def uses_truth_flows():
+    """Whether evaluate reads the truth's flows that rule truth_flows stores. It does where the config asks for
+    it and one truth serves every reconstruction (the references' GIF packing gives each its own truth half)."""
+    return config["evaluation"]["cache_truth_flows"] and not config["evaluation"]["reference_packing"]
+
+
 def scoring_settings():
     """Rule evaluate's knobs: the evaluation section less what only the table (variants, sample_clips) or the
-    judges (stand_in_size, batch_size, device, dtype: judge_settings) read, and the VIFI gate where CLIP-PCC has
-    none."""
-    skip = {"variants", "sample_clips", "stand_in_size", "batch_size", "device", "dtype"}
+    judges (stand_in_size, batch_size, device, dtype: judge_settings) read, whether the truth's flows are stored
+    (its inputs say), and the VIFI gate where CLIP-PCC has none."""
+    skip = {"variants", "sample_clips", "stand_in_size", "batch_size", "device", "dtype", "cache_truth_flows"}
     if config["evaluation"]["clip_pcc"] != "ma_adjacent_gated":
         skip.add("vifi_gate")
     return {k: v for k, v in config["evaluation"].items() if k not in skip}
@@ -577,6 +588,8 @@ def evaluation_inputs(wildcards):
         "judged": f"data/{d}/judged/test.h5",
         "judges": judge_inputs(d),
     }
+    if uses_truth_flows():
+        inputs["flows"] = f"data/{d}/judged/flows.h5"
     if d == "demo":
         inputs |= {"probe": "models/demo/probe.safetensors", "ground_truth": str(demo_world_files().ground_truth)}
     return inputs

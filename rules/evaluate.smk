@@ -1,6 +1,6 @@
-# Evaluation (semvideo_core.stages.evaluate): the judges' outputs on the ground-truth test clips once per dataset
-# (judge_truth), then the paper's ten metrics per test clip of every reconstruction (evaluate): each CVR variant's
-# videos and MAD's motion frames, per subject.
+# Evaluation (semvideo_core.stages.evaluate): the judges' outputs on the ground-truth test clips (judge_truth) and
+# their Farnebäck flows (truth_flows) once per dataset, then the paper's ten metrics per test clip of every
+# reconstruction (evaluate): each CVR variant's videos and MAD's motion frames, per subject.
 
 
 rule judge_truth:
@@ -27,6 +27,30 @@ rule judge_truth:
         protocol=evaluation_protocol(),
     script:
         "../workflow_scripts/judge_truth.py"
+
+
+rule truth_flows:
+    input:
+        clips="data/{dataset}/clips/test.h5",
+    output:
+        "data/{dataset}/judged/flows.h5",
+    log:
+        "logs/truth_flows/{dataset}.log",
+    benchmark:
+        "logs/benchmark/truth_flows/{dataset}.tsv"
+    wildcard_constraints:
+        dataset="demo|cc2017|hcp",
+    conda:
+        "../envs/pipeline.yaml"
+    threads: rule_resources("truth_flows")["threads"]
+    resources:
+        mem_mb=rule_resources("truth_flows")["mem_mb"],
+        runtime=rule_resources("truth_flows")["runtime"],
+        gpu=rule_resources("truth_flows")["gpu"],
+    params:
+        settings=flow_settings(),
+    script:
+        "../workflow_scripts/truth_flows.py"
 
 
 rule evaluate:

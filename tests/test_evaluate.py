@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 
+import cv2
 import h5py
 import numpy as np
 import pytest
@@ -22,7 +23,8 @@ from semvideo_core.backends.judges import (
     vifi_visual_state,
 )
 from semvideo_core.io.clip_arrays import write_clip_array
-from semvideo_core.stages.evaluate import evaluate, judge_truth
+from semvideo_core.stages import evaluate as evaluate_stage
+from semvideo_core.stages.evaluate import evaluate, judge_truth, truth_flows
 from semvideo_core.stages.judge import build_video_judge
 from semvideo_core.stages.tables import metrics_table, summary_rows, write_csv
 from semvideo_core.world.labels import SCENE_CLASSES
@@ -224,6 +226,41 @@ def test_judged_truth_from_another_protocol_is_refused(scored, tmp_path):
     inputs = {"reconstruction": tmp / "same.h5", "truth": tmp / "truth.h5", "judged": tmp / "judged.h5"}
     with pytest.raises(ValueError, match="judged.h5: judged under another protocol"):
         evaluate(inputs, _judge_settings(tmp / "judge"), {**SCORING, "size": 48}, tmp_path / "x.csv")
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_stored_truth_flows_are_opencvs_and_score_the_same_epe(scored, tmp_path, monkeypatch):
+    """Rule truth_flows' file holds OpenCV's own Farnebäck flow of each grey frame pair, and an evaluation that reads
+    it (in chunks, for a reconstruction whose clips come in another order) writes the same EPE as one that computes
+    the truth's flows itself."""
+    tmp, out = scored
+    monkeypatch.setattr(evaluate_stage, "FLOW_CHUNK", 4)  # two reads for six clips
+    truth_flows(tmp / "truth.h5", SCORING, tmp_path / "flows.h5", workers=2)
+    with h5py.File(tmp / "truth.h5") as h5, h5py.File(tmp_path / "flows.h5") as stored:
+        clip = h5["frames"][2]
+        assert stored["flows"].shape == (6, 5, 64, 64, 2) and stored["flows"].dtype == np.float32
+        first, second = (cv2.cvtColor(cv2.resize(f, (64, 64)), cv2.COLOR_BGR2GRAY) for f in clip[3:5])
+        expected = cv2.calcOpticalFlowFarneback(first, second, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+        np.testing.assert_array_equal(stored["flows"][2, 3], expected)
+    with h5py.File(tmp / "shuffled.h5") as h5:
+        ids = [i.decode() for i in h5["clip_id"][:]]
+        write_clip_array(tmp_path / "reversed.h5", "frames", h5["frames"][:][::-1], ids[::-1])
+    inputs = {"reconstruction": tmp_path / "reversed.h5", "truth": tmp / "truth.h5", "judged": tmp / "judged.h5"}
+    evaluate({**inputs, "flows": tmp_path / "flows.h5"}, _judge_settings(tmp / "judge"), SCORING, tmp_path / "r.csv")
+    with open(tmp_path / "r.csv", newline="") as handle:
+        stored_epe = {row["clip_id"]: row["epe"] for row in csv.DictReader(handle)}
+    assert stored_epe == {row["clip_id"]: row["epe"] for row in out["shuffled"]}
+
+
+def test_truth_flows_of_another_setting_or_for_gif_packing_are_refused(scored, tmp_path):
+    tmp, _ = scored
+    truth_flows(tmp / "truth.h5", {**SCORING, "epe_size": 48}, tmp_path / "flows.h5")
+    inputs = {"reconstruction": tmp / "same.h5", "truth": tmp / "truth.h5", "judged": tmp / "judged.h5",
+              "flows": tmp_path / "flows.h5"}
+    with pytest.raises(ValueError, match="flows.h5: flows made with .*'epe_size', 48.*rerun truth_flows"):
+        evaluate(inputs, _judge_settings(tmp / "judge"), SCORING, tmp_path / "x.csv")
+    with pytest.raises(ValueError, match="flows.h5: stored truth flows cannot serve reference_packing"):
+        evaluate(inputs, _judge_settings(tmp / "judge"), {**SCORING, "reference_packing": True}, tmp_path / "x.csv")
     assert not (tmp_path / "x.csv").exists()
 
 

@@ -50,6 +50,7 @@ JOB_NAMES = [
         "preview_video",
         "train_video_judge",
         "judge_truth",
+        "truth_flows",
         "evaluate",
         "metrics_table",
         "all",
@@ -98,10 +99,11 @@ def test_default_config_dry_run_shows_demo_world(tmp_path):
         "preview_video": "16",
         "train_video_judge": "1",
         "judge_truth": "1",
+        "truth_flows": "1",
         "evaluate": "19",
         "metrics_table": "1",
         "all": "1",
-        "total": "130",
+        "total": "131",
     }
 
 
@@ -397,6 +399,7 @@ RENDER_SUBJECTS = {"render_anchor": 8, **videos(10)}  # every variant but the or
 RENDER_ALL = {"render_anchor": 9, **videos(11)}
 GENERATORS = {"train_t2i": 1, "train_motion_adapter": 1, "train_sparsectrl": 1}
 TRUTH = {"train_video_judge": 1, "judge_truth": 1}  # the demo video judge and the judged ground truth
+FLOWS = {"truth_flows": 1}  # the ground truth's flows
 
 
 def scored(rows):
@@ -440,6 +443,7 @@ CHECKPOINTED = ("vae", "probe", "video_judge", "t2i", "motion_adapter", "sparsec
                 **RERUNS_ALL,
                 **VAE_ALL,
                 **TRUTH,
+                **FLOWS,
             },
         ),
         ({"preprocess": {"detrend_order": 3}}, {"preprocess_fmri": 2, "ridge": 6, **RERUNS_ALL, **MAD_SUBJECTS}),
@@ -454,6 +458,7 @@ CHECKPOINTED = ("vae", "probe", "video_judge", "t2i", "motion_adapter", "sparsec
                 **RERUNS_ALL,
                 **VAE_ALL,
                 **TRUTH,
+                **FLOWS,
             },
         ),
         (
@@ -522,8 +527,10 @@ CHECKPOINTED = ("vae", "probe", "video_judge", "t2i", "motion_adapter", "sparsec
         ({"render": {"video": {"fps": 6}, "sheet_clips": 1}}, {"all": 1, "preview_video": 11}),
         ({"probe": {"train": {"epochs": 2}}}, {"train_probe": 1, "all": 1, **scored(13)}),
         ({"video_judge": {"train": {"epochs": 2}}}, {**TRUTH, "all": 1, **scored(13)}),
-        ({"evaluation": {"size": 24}}, {"judge_truth": 1, "all": 1, **scored(13)}),
-        ({"evaluation": {"epe_size": 48}}, {"all": 1, **scored(13)}),
+        ({"evaluation": {"size": 24}}, {"judge_truth": 1, **FLOWS, "all": 1, **scored(13)}),
+        ({"evaluation": {"epe_size": 48}}, {**FLOWS, "all": 1, **scored(13)}),
+        # The evaluations compute the truth's flows themselves: the same scores, but their inputs changed.
+        ({"evaluation": {"cache_truth_flows": False}}, {"all": 1, **scored(13)}),
         ({"evaluation": {"sample_clips": 3}}, {"all": 1, "metrics_table": 1}),
         ({"resources": {"train_sad": {"mem_mb": 9000}}}, {}),
         ({"captions": {"semminer": {"temperature": 0.7}}}, {}),  # captions are imported: SemMiner's knobs are unread

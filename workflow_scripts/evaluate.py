@@ -5,7 +5,8 @@ from semvideo_core.stages.evaluate import evaluate
 from semvideo_core.threads import confine_threads
 
 with log_to_file(snakemake.log[0], threads=snakemake.threads), confine_threads(snakemake.threads):
-    inputs = {k: snakemake.input[k] for k in ("reconstruction", "truth", "judged", "probe", "ground_truth") if k in snakemake.input.keys()}
+    names = ("reconstruction", "truth", "judged", "flows", "probe", "ground_truth")
+    inputs = {k: snakemake.input[k] for k in names if k in snakemake.input.keys()}
     evaluate(
         inputs,
         snakemake.params.judges,

@@ -1,5 +1,6 @@
 """Stage of rules/evaluate.smk: the paper's ten metrics per test clip of one reconstruction (rule evaluate), and
-the judges' outputs on the ground-truth clips that every reconstruction of a dataset shares (rule judge_truth).
+what every reconstruction of a dataset shares: the judges' outputs on the ground-truth clips (rule judge_truth) and
+the ground truth's Farnebäck flows (rule truth_flows, half of each evaluation's EPE work otherwise).
 
 Both sides go through the same protocol first (`settings`, the config's evaluation section): the frames kept per
 clip, the pixel metrics' resolution and, on request, the references' side-by-side GIF packing. Then:
@@ -16,9 +17,11 @@ from __future__ import annotations
 
 import csv
 import logging
+import sys
 
 import h5py
 import numpy as np
+from tqdm import tqdm
 
 from ..backends.judges import load_judge
 from ..backends.probe import classify_frames, load_probe
@@ -29,6 +32,8 @@ from ..world.labels import LABELS, clip_labels
 
 log = logging.getLogger(__name__)
 PROTOCOL = ("frames", "size")  # the settings the ground truth's judging depends on
+FLOWS = (*PROTOCOL, "epe_size", "epe_bgr_quirk")  # and those its flows depend on
+FLOW_CHUNK = 32  # clips of flows in memory at once: 32 x 5 pairs x 2 MiB = 320 MiB at 512²
 
 
 def prepare(clips: np.ndarray, settings: dict, side: int | None = None) -> np.ndarray:
@@ -100,8 +105,29 @@ def judge_truth(clips_path, judge_settings: dict, protocol: dict, out_path) -> N
     log.info("judged %d ground-truth clips -> %s", len(ids), out_path)
 
 
-def _protocol_key(settings: dict) -> str:
-    return repr([(k, settings[k]) for k in PROTOCOL])
+def truth_flows(clips_path, settings: dict, out_path, workers: int = 1) -> None:
+    """Rule truth_flows: the protocol's ground-truth test clips' Farnebäck flows at `epe_size`, once per dataset,
+    `flows` float32 [N, T-1, S, S, 2] (one chunk per clip) with `clip_id`. `settings`: the evaluation section's
+    frames, size, epe_size and epe_bgr_quirk."""
+    clips, ids = read_clip_array(clips_path, "frames")
+    clips = prepare(clips, settings)
+    size, pairs = settings["epe_size"], clips.shape[1] - 1
+    with atomic_output(out_path) as tmp, h5py.File(tmp, "w") as h5:
+        h5["clip_id"] = np.array(ids, dtype=object)
+        flows = h5.create_dataset(
+            "flows", (len(ids), pairs, size, size, 2), np.float32, chunks=(1, pairs, size, size, 2)
+        )
+        with tqdm(total=len(ids), desc="truth flows", unit="clip", file=sys.stderr) as bar:
+            for start in range(0, len(ids), FLOW_CHUNK):
+                part = slice(start, start + FLOW_CHUNK)
+                flows[part] = flow.farneback_flows(clips[part], size, settings["epe_bgr_quirk"], workers)
+                bar.update(len(clips[part]))
+        h5.attrs["settings"] = _protocol_key(settings, FLOWS)
+    log.info("flows of %d ground-truth clips at %d px -> %s", len(ids), size, out_path)
+
+
+def _protocol_key(settings: dict, keys: tuple = PROTOCOL) -> str:
+    return repr([(k, settings[k]) for k in keys])
 
 
 def _read_judged(path, ids: list[str], settings: dict) -> dict[str, np.ndarray]:
@@ -138,10 +164,34 @@ def _n_way(recon: np.ndarray, truth: np.ndarray, settings: dict, level: str) -> 
     return columns
 
 
+def _epe_from_cache(recon: np.ndarray, ids: list[str], flows_path, settings: dict, workers: int) -> np.ndarray:
+    """[N] EPE of protocol-prepared recon clips against the truth flows of rule truth_flows, read in chunks."""
+    with h5py.File(flows_path, "r") as h5:
+        made_with = h5.attrs.get("settings")
+    if made_with != _protocol_key(settings, FLOWS):
+        raise ValueError(
+            f"{flows_path}: flows made with {made_with}, not {_protocol_key(settings, FLOWS)}; rerun truth_flows"
+        )
+    scores = []
+    for start in range(0, len(ids), FLOW_CHUNK):
+        part = slice(start, start + FLOW_CHUNK)
+        flows, _ = read_clip_array(flows_path, "flows", ids[part])
+        scores.append(flow.epe_from_flows(recon[part], flows, settings["epe_bgr_quirk"], workers))
+    return np.concatenate(scores)
+
+
 def score_clips(
-    recon: np.ndarray, truth: np.ndarray, recon_judged: dict, truth_judged: dict, settings: dict, workers: int = 1
+    recon: np.ndarray,
+    truth: np.ndarray,
+    recon_judged: dict,
+    truth_judged: dict,
+    settings: dict,
+    workers: int = 1,
+    ids: list[str] | None = None,
+    flows_path=None,
 ):
-    """Per-clip metric columns {name: [N]} of protocol-prepared clips and their judges' outputs."""
+    """Per-clip metric columns {name: [N]} of protocol-prepared clips (ids: their clip ids) and their judges'
+    outputs. EPE reads the truth's flows from `flows_path` (rule truth_flows) where given, else computes them."""
     columns = _n_way(recon_judged["image_logits"], truth_judged["image_logits"], settings, "image")
     columns |= _n_way(recon_judged["video_logits"], truth_judged["video_logits"], settings, "video")
     vifi = consistency.vifi_score(truth_judged["vifi_features"], recon_judged["vifi_features"])
@@ -153,9 +203,10 @@ def score_clips(
         columns["clip_pcc"] = consistency.clip_pcc(recon_judged["clip_features"], vifi, gate=settings["vifi_gate"])
     else:
         columns["clip_pcc"] = consistency.clip_pcc_all_pairs(recon_judged["clip_features"])
-    columns["epe"] = flow.epe(
-        recon, truth, size=settings["epe_size"], bgr_quirk=settings["epe_bgr_quirk"], workers=workers
-    )
+    if flows_path is None:
+        columns["epe"] = flow.epe(recon, truth, settings["epe_size"], settings["epe_bgr_quirk"], workers)
+    else:
+        columns["epe"] = _epe_from_cache(recon, ids, flows_path, settings, workers)
     return columns
 
 
@@ -164,7 +215,7 @@ def evaluate(
 ):
     """Rule evaluate: per-clip metrics of inputs["reconstruction"] (video.h5 or motion_frames.h5, frames
     [N, T, h, w, 3] with clip ids) against inputs["truth"] (the test clips; inputs["judged"]: their judged
-    outputs) -> `out_csv`, one row per clip. On the demo (inputs probe and ground_truth, `labelling`), the scene
+    outputs; inputs["flows"], optional: their flows from rule truth_flows) -> `out_csv`, one row per clip. On the demo (inputs probe and ground_truth, `labelling`), the scene
     probe's per-clip accuracy on the reconstruction is added."""
     recon_path = inputs["reconstruction"]
     recon, ids = read_clip_array(recon_path, "frames")
@@ -178,6 +229,11 @@ def evaluate(
     recon_view = prepare(recon, settings, side=truth_view.shape[2])
     judges = load_judges(judge_settings, recon_view.shape[1])
     if settings["reference_packing"]:
+        if "flows" in inputs:
+            raise ValueError(
+                f"{inputs['flows']}: stored truth flows cannot serve reference_packing (the truth's GIF "
+                "half differs per reconstruction)"
+            )
         truth_view, recon_view = packing.pack_like_references(truth_view, recon_view)
         # The GIF palette is shared, so the truth half differs per recon.
         truth_judged = judge_outputs(truth_view, judges)
@@ -185,7 +241,9 @@ def evaluate(
         truth_judged = _read_judged(inputs["judged"], ids, settings)
     log.info("scoring %d clips of %s at %s", len(ids), recon_path, recon_view.shape[1:])
     recon_judged = judge_outputs(recon_view, judges)
-    columns = score_clips(recon_view, truth_view, recon_judged, truth_judged, settings, workers)
+    columns = score_clips(
+        recon_view, truth_view, recon_judged, truth_judged, settings, workers, ids, inputs.get("flows")
+    )
     if "probe" in inputs:
         labels = clip_labels(inputs["ground_truth"], ids, **labelling)  # [N, T, 3] of the ground-truth frames
         predicted = classify_frames(load_probe(inputs["probe"]), recon)  # the probe reads frames as rendered
