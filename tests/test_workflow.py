@@ -145,6 +145,15 @@ def test_a_variant_under_the_wrong_subject_names_the_path(tmp_path, target, mess
     assert message in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize("packing, planned", [(False, 1), (True, 0)])
+def test_the_truth_flows_are_stored_unless_each_reconstruction_has_its_own_truth(tmp_path, packing, planned):
+    """The references' GIF packing gives each reconstruction its own truth half: its evaluations compute the flows."""
+    override = tmp_path / "packing.yaml"
+    override.write_text(yaml.safe_dump({"evaluation": {"reference_packing": packing}}))
+    plan = planned_jobs(snakemake(tmp_path, "-n", "--configfile", str(override)).stdout)
+    assert plan["evaluate"] == 19 and plan.get("truth_flows", 0) == planned
+
+
 def _real_data_config(tmp_path, name) -> Path:
     """configs/<name> with an empty raw folder and stand-in model folders (weight folders are inputs)."""
     raw = tmp_path / "raw"
