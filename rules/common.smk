@@ -589,7 +589,7 @@ def evaluation_inputs(wildcards):
         "judges": judge_inputs(d),
     }
     if uses_truth_flows():
-        inputs["flows"] = f"data/{d}/judged/flows.h5"
+        inputs["flows"] = f"data/{d}/flows/test.h5"
     if d == "demo":
         inputs |= {"probe": "models/demo/probe.safetensors", "ground_truth": str(demo_world_files().ground_truth)}
     return inputs

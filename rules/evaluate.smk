@@ -33,7 +33,7 @@ rule truth_flows:
     input:
         clips="data/{dataset}/clips/test.h5",
     output:
-        "data/{dataset}/judged/flows.h5",
+        "data/{dataset}/flows/test.h5",
     log:
         "logs/truth_flows/{dataset}.log",
     benchmark:

@@ -252,7 +252,7 @@ def test_stored_truth_flows_are_opencvs_and_score_the_same_epe(scored, tmp_path,
     assert stored_epe == {row["clip_id"]: row["epe"] for row in out["shuffled"]}
 
 
-def test_truth_flows_of_another_setting_or_for_gif_packing_are_refused(scored, tmp_path):
+def test_truth_flows_of_another_setting_unreadable_or_for_gif_packing_are_refused(scored, tmp_path):
     tmp, _ = scored
     truth_flows(tmp / "truth.h5", {**SCORING, "epe_size": 48}, tmp_path / "flows.h5")
     inputs = {"reconstruction": tmp / "same.h5", "truth": tmp / "truth.h5", "judged": tmp / "judged.h5",
@@ -261,6 +261,9 @@ def test_truth_flows_of_another_setting_or_for_gif_packing_are_refused(scored, t
         evaluate(inputs, _judge_settings(tmp / "judge"), SCORING, tmp_path / "x.csv")
     with pytest.raises(ValueError, match="flows.h5: stored truth flows cannot serve reference_packing"):
         evaluate(inputs, _judge_settings(tmp / "judge"), {**SCORING, "reference_packing": True}, tmp_path / "x.csv")
+    (tmp_path / "flows.h5").write_bytes(b"half a file")
+    with pytest.raises(ValueError, match="flows.h5: not a readable flows file"):
+        evaluate(inputs, _judge_settings(tmp / "judge"), SCORING, tmp_path / "x.csv")
     assert not (tmp_path / "x.csv").exists()
 
 

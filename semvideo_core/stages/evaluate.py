@@ -32,7 +32,7 @@ from ..world.labels import LABELS, clip_labels
 
 log = logging.getLogger(__name__)
 PROTOCOL = ("frames", "size")  # the settings the ground truth's judging depends on
-FLOWS = (*PROTOCOL, "epe_size", "epe_bgr_quirk")  # and those its flows depend on
+FLOW_KEYS = (*PROTOCOL, "epe_size", "epe_bgr_quirk")  # and those its flows depend on
 FLOW_CHUNK = 32  # clips of flows in memory at once: 32 x 5 pairs x 2 MiB = 320 MiB at 512²
 
 
@@ -114,15 +114,14 @@ def truth_flows(clips_path, settings: dict, out_path, workers: int = 1) -> None:
     size, pairs = settings["epe_size"], clips.shape[1] - 1
     with atomic_output(out_path) as tmp, h5py.File(tmp, "w") as h5:
         h5["clip_id"] = np.array(ids, dtype=object)
-        flows = h5.create_dataset(
-            "flows", (len(ids), pairs, size, size, 2), np.float32, chunks=(1, pairs, size, size, 2)
-        )
+        chunks = (1, pairs, size, size, 2) if ids else None  # HDF5 refuses chunks on an empty dataset
+        flows = h5.create_dataset("flows", (len(ids), pairs, size, size, 2), np.float32, chunks=chunks)
         with tqdm(total=len(ids), desc="truth flows", unit="clip", file=sys.stderr) as bar:
             for start in range(0, len(ids), FLOW_CHUNK):
                 part = slice(start, start + FLOW_CHUNK)
                 flows[part] = flow.farneback_flows(clips[part], size, settings["epe_bgr_quirk"], workers)
                 bar.update(len(clips[part]))
-        h5.attrs["settings"] = _protocol_key(settings, FLOWS)
+        h5.attrs["settings"] = _protocol_key(settings, FLOW_KEYS)
     log.info("flows of %d ground-truth clips at %d px -> %s", len(ids), size, out_path)
 
 
@@ -164,14 +163,22 @@ def _n_way(recon: np.ndarray, truth: np.ndarray, settings: dict, level: str) -> 
     return columns
 
 
-def _epe_from_cache(recon: np.ndarray, ids: list[str], flows_path, settings: dict, workers: int) -> np.ndarray:
-    """[N] EPE of protocol-prepared recon clips against the truth flows of rule truth_flows, read in chunks."""
-    with h5py.File(flows_path, "r") as h5:
-        made_with = h5.attrs.get("settings")
-    if made_with != _protocol_key(settings, FLOWS):
+def _check_flows(flows_path, settings: dict) -> None:
+    """Refuse truth flows stored under other settings than `settings` (before any judging is spent)."""
+    try:
+        with h5py.File(flows_path, "r") as h5:
+            made_with = h5.attrs.get("settings")
+    except OSError as error:
+        raise ValueError(f"{flows_path}: not a readable flows file ({error}); rerun truth_flows") from error
+    if made_with != _protocol_key(settings, FLOW_KEYS):
         raise ValueError(
-            f"{flows_path}: flows made with {made_with}, not {_protocol_key(settings, FLOWS)}; rerun truth_flows"
+            f"{flows_path}: flows made with {made_with}, not {_protocol_key(settings, FLOW_KEYS)}; rerun truth_flows"
         )
+
+
+def _epe_from_cache(recon: np.ndarray, ids: list[str], flows_path, settings: dict, workers: int) -> np.ndarray:
+    """[N] EPE of protocol-prepared recon clips (ids: their clip ids) against the truth flows of rule truth_flows,
+    read in chunks."""
     scores = []
     for start in range(0, len(ids), FLOW_CHUNK):
         part = slice(start, start + FLOW_CHUNK)
@@ -187,6 +194,7 @@ def score_clips(
     truth_judged: dict,
     settings: dict,
     workers: int = 1,
+    *,
     ids: list[str] | None = None,
     flows_path=None,
 ):
@@ -205,6 +213,8 @@ def score_clips(
         columns["clip_pcc"] = consistency.clip_pcc_all_pairs(recon_judged["clip_features"])
     if flows_path is None:
         columns["epe"] = flow.epe(recon, truth, settings["epe_size"], settings["epe_bgr_quirk"], workers)
+    elif ids is None or len(ids) != len(recon):
+        raise ValueError(f"{flows_path}: stored truth flows need the clip id of each of the {len(recon)} clips")
     else:
         columns["epe"] = _epe_from_cache(recon, ids, flows_path, settings, workers)
     return columns
@@ -215,7 +225,8 @@ def evaluate(
 ):
     """Rule evaluate: per-clip metrics of inputs["reconstruction"] (video.h5 or motion_frames.h5, frames
     [N, T, h, w, 3] with clip ids) against inputs["truth"] (the test clips; inputs["judged"]: their judged
-    outputs; inputs["flows"], optional: their flows from rule truth_flows) -> `out_csv`, one row per clip. On the demo (inputs probe and ground_truth, `labelling`), the scene
+    outputs; inputs["flows"], optional: their flows from rule truth_flows) -> `out_csv`, one row per clip. On the
+    demo (inputs probe and ground_truth, `labelling`), the scene
     probe's per-clip accuracy on the reconstruction is added."""
     recon_path = inputs["reconstruction"]
     recon, ids = read_clip_array(recon_path, "frames")
@@ -239,10 +250,12 @@ def evaluate(
         truth_judged = judge_outputs(truth_view, judges)
     else:
         truth_judged = _read_judged(inputs["judged"], ids, settings)
+        if "flows" in inputs:
+            _check_flows(inputs["flows"], settings)
     log.info("scoring %d clips of %s at %s", len(ids), recon_path, recon_view.shape[1:])
     recon_judged = judge_outputs(recon_view, judges)
     columns = score_clips(
-        recon_view, truth_view, recon_judged, truth_judged, settings, workers, ids, inputs.get("flows")
+        recon_view, truth_view, recon_judged, truth_judged, settings, workers, ids=ids, flows_path=inputs.get("flows")
     )
     if "probe" in inputs:
         labels = clip_labels(inputs["ground_truth"], ids, **labelling)  # [N, T, 3] of the ground-truth frames
