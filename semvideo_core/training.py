@@ -34,6 +34,7 @@ from safetensors.torch import save_file
 from torch import nn
 from tqdm import tqdm
 
+from .backends.precision import runs_half
 from .config import without_checkpointing
 from .io.atomic import atomic_output
 from .io.clip_ids import parse_clip_id
@@ -52,7 +53,7 @@ class TrainConfig:
     grad_clip: float = 1.0  # max gradient norm (0: off)
     checkpoint_every: int = 200  # steps; a checkpoint is also written at the end of every epoch
     seed: int = 0
-    precision: str = "fp32"  # bf16 / fp16 autocast where the device is a GPU
+    precision: str = "fp32"  # bf16 / fp16 autocast where the device is a GPU (backends.precision)
     device: str = "cpu"
 
     def __post_init__(self):
@@ -213,12 +214,9 @@ def train(
         log_path.unlink()
         for row in rows:
             _append_row(log_path, row)
-    autocast = (
-        torch.autocast(device.type, dtype=PRECISIONS[config.precision])
-        if PRECISIONS[config.precision] and device.type == "cuda"
-        else nullcontext()
-    )
-    scaler = torch.amp.GradScaler(enabled=config.precision == "fp16" and device.type == "cuda")
+    half = PRECISIONS[config.precision] if runs_half(device) else None
+    autocast = torch.autocast(device.type, dtype=half) if half else nullcontext()
+    scaler = torch.amp.GradScaler(device.type, enabled=half is torch.float16)  # fp16 gradients underflow unscaled
     if select is not None and validate is not None and progress["step"] == 0:  # the starting weights compete too
         model.eval()
         score = validate(model).get(select)

@@ -39,6 +39,15 @@ def tiny_world(tmp_path_factory):
     return config, files, out
 
 
+@pytest.fixture()
+def half_precision_on_cpu(monkeypatch):
+    """The CPU runs what a GPU runs for dtype float16 / bfloat16 and precision fp16 / bf16: the half-precision code
+    paths, which no CPU job takes (backends.precision), tested without a GPU."""
+    from semvideo_core.backends import precision
+
+    monkeypatch.setattr(precision, "HALF_PRECISION_DEVICES", frozenset({"cuda", "cpu"}))
+
+
 DECODING_CONFIG = REPO / "tests" / "configs" / "tiny_decoding.yaml"
 TINY_RUN = ["--configfile", str(TINY_CONFIG), str(DECODING_CONFIG)]
 

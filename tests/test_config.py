@@ -121,6 +121,18 @@ def test_half_precision_settings_change_the_params_of_gpu_jobs_only():
     assert training_params(gpu)["precision"] == "bf16"
 
 
+def test_half_precision_runs_on_cuda_devices_only():
+    import torch
+
+    from semvideo_core.backends.precision import runtime_dtype
+
+    assert runtime_dtype("cuda", "float16") == torch.float16 and runtime_dtype("cuda:1", "bfloat16") == torch.bfloat16
+    assert runtime_dtype("cpu", "float16") == runtime_dtype("mps", "bfloat16") == torch.float32
+    assert runtime_dtype("cuda", "float32") == torch.float32
+    with pytest.raises(ValueError, match="dtype must be one of.*'half'"):
+        runtime_dtype("cuda", "half")
+
+
 def _schema_node(path: str) -> dict:
     node = SCHEMA
     for key in path.split("/"):

@@ -46,6 +46,19 @@ def test_efficientnet_lite0_names_a_real_photo(efficientnet):
     assert efficientnet.features(skimage_data.chelsea()[None]).shape == (1, 1280)
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_the_image_judge_in_the_gpus_half_precision_still_names_the_photo(efficientnet, dtype, half_precision_on_cpu):
+    """evaluation.dtype float16 / bfloat16 as a GPU runs it (on the CPU here): the judge runs in that precision and
+    hands back float32 logits and features close to float32's."""
+    half = EfficientNetLite0("cpu", dtype)
+    assert half.dtype == getattr(torch, dtype) and next(half.model.parameters()).dtype == half.dtype
+    logits, features = half.logits_and_features(skimage_data.chelsea()[None])
+    expected_logits, expected_features = efficientnet.logits_and_features(skimage_data.chelsea()[None])
+    assert logits.dtype == features.dtype == np.float32 and logits[0].argmax() == EGYPTIAN_CAT
+    np.testing.assert_allclose(logits, expected_logits, atol=0.05 * np.abs(expected_logits).max())
+    np.testing.assert_allclose(features, expected_features, atol=0.05 * np.abs(expected_features).max())
+
+
 def test_vit_and_clip_judges_load_from_save_pretrained_folders(tmp_path):
     from transformers import (
         CLIPImageProcessor,

@@ -184,6 +184,21 @@ def test_the_demo_vae_loads_back_through_from_pretrained(tmp_path):
     assert load_vae(pipeline).config.latent_channels == 4
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_the_vae_runs_in_the_gpus_half_precision_and_hands_back_float32(tmp_path, dtype, half_precision_on_cpu):
+    """latents.dtype float16 / bfloat16 as a GPU runs it (on the CPU here): the VAE loads in that precision, and
+    its latents come back as float32 (the stages store them as float16 either way), close to float32's."""
+    save_demo_vae(tmp_path / "vae")
+    half, full = load_vae(tmp_path / "vae", "cpu", dtype), load_vae(tmp_path / "vae")
+    assert half.dtype == getattr(torch, dtype) and full.dtype == torch.float32
+    frames = np.random.default_rng(0).integers(0, 256, (3, 16, 16, 3)).astype(np.uint8)
+    latents, expected = encode_frames(half, frames), encode_frames(full, frames)
+    assert latents.dtype == torch.float32
+    torch.testing.assert_close(latents, expected, rtol=0, atol=0.05 * expected.abs().max().item())
+    levels = np.abs(decode_latents(half, expected).astype(int) - decode_latents(full, expected).astype(int))
+    assert levels.max() <= {"float16": 2, "bfloat16": 12}[dtype], levels.max()  # 11 and 8 mantissa bits
+
+
 def test_a_vae_folder_without_config_is_named(tmp_path):
     save_demo_vae(tmp_path / "vae")
     (tmp_path / "vae" / "config.json").unlink()

@@ -105,3 +105,45 @@ def test_a_resume_with_another_checkpoint_interval_continues_the_same_training(t
     with caplog.at_level(logging.INFO, logger="semvideo_core.training"):
         run("other", lr=0.05)
     assert "starting over" in caplog.text and "resuming" not in caplog.text
+
+
+# fp16's gradient scaler skips the optimizer's first steps while it lowers its scale to one the gradients fit: torch
+# then warns that the learning-rate schedule stepped first, as it does in every fp16 run on a GPU.
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_half_precision_training_autocasts_on_gpus_and_nowhere_else(tmp_path, precision, monkeypatch, request):
+    """precision fp16 / bf16: the loss runs under autocast in that precision where half precision runs (a GPU; the
+    CPU here, in the second run), with gradient scaling for fp16, and still fits least squares; on the CPU as
+    shipped the same config trains in float32."""
+    half = {"fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 3, generator=generator)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]]) + 0.3
+
+    def fit(directory):
+        torch.manual_seed(0)
+        model, dtypes = nn.Linear(3, 1), set()
+
+        def loss_fn(model, rows):
+            predicted = model(x[rows])
+            dtypes.add(predicted.dtype)
+            return (predicted.float() - y[rows]).pow(2).mean(), {}
+
+        config = TrainConfig(epochs=40, batch_size=16, lr=0.05, warmup=0.0, precision=precision)
+        train(model, loss_fn, lambda epoch, rng: np.array_split(rng.permutation(64), 4), config, directory)
+        return model, dtypes
+
+    model, dtypes = fit(tmp_path / "cpu")
+    assert dtypes == {torch.float32}
+    request.getfixturevalue("half_precision_on_cpu")  # from here on the CPU runs as a GPU does
+    scaled = []
+    original_scale = torch.amp.GradScaler.scale
+    monkeypatch.setattr(
+        torch.amp.GradScaler, "scale", lambda self, loss: scaled.append(self.is_enabled()) or original_scale(self, loss)
+    )
+    model, dtypes = fit(tmp_path / "half")
+    assert dtypes == {half}
+    assert set(scaled) == {precision == "fp16"}
+    solution = torch.linalg.lstsq(torch.cat([x, torch.ones(64, 1)], 1), y).solution.ravel()
+    fitted = torch.cat([model.weight.detach().ravel(), model.bias.detach()])
+    torch.testing.assert_close(fitted, solution, rtol=0, atol=0.05)

@@ -18,11 +18,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
 from diffusers import DDIMScheduler, DDPMScheduler, MotionAdapter, SparseControlNetModel, UNet2DConditionModel
 
+from .precision import runtime_dtype
+
 GENERATOR_BACKENDS = ("diffusers", "tiny")
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 def _subfolder(path: str | Path, name: str, what: str) -> Path:
@@ -132,7 +132,7 @@ def _load(cls, path: str | Path, subfolder: str, device: str, dtype: str):
     found = json.loads((folder / "config.json").read_text()).get("_class_name")
     if found != cls.__name__:
         raise ValueError(f"{folder}/config.json: a {found}, not a {cls.__name__}")
-    torch_dtype = DTYPES[dtype] if torch.device(device).type == "cuda" else torch.float32
+    torch_dtype = runtime_dtype(device, dtype)
     try:
         model = cls.from_pretrained(folder, torch_dtype=torch_dtype)
     except (OSError, ValueError, TypeError, KeyError) as error:

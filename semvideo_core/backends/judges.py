@@ -22,6 +22,8 @@ import cv2
 import numpy as np
 import torch
 
+from .precision import runtime_dtype
+
 JUDGE_BACKENDS = {
     "image_classifier": ("vit", "efficientnet_lite0"),
     "video_classifier": ("videomae", "demo"),
@@ -29,7 +31,6 @@ JUDGE_BACKENDS = {
     "vifi_clip": ("vifi_clip", "demo"),
 }
 STAND_INS = frozenset({"efficientnet_lite0", "demo"})
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 IMAGENET_MEAN_255 = np.array([123.675, 116.28, 103.53], np.float32)  # mmaction's Normalize, 0..255 units
 IMAGENET_STD_255 = np.array([58.395, 57.12, 57.375], np.float32)
 
@@ -44,8 +45,7 @@ def _folder(path, slot: str) -> Path:
 
 
 def _runtime(device: str, dtype: str) -> tuple[torch.device, torch.dtype]:
-    device = torch.device(device)
-    return device, DTYPES[dtype] if device.type == "cuda" else torch.float32  # half precision only on GPUs
+    return torch.device(device), runtime_dtype(device, dtype)
 
 
 def _batches(items: np.ndarray, batch_size: int):
@@ -237,7 +237,9 @@ class ViFiClipEncoder(Judge):
         visual = open_clip.create_model(architecture, pretrained=None).visual
         missing, unexpected = visual.load_state_dict(vifi_visual_state(path), strict=False)
         if missing:
-            raise ValueError(f"{path}: the checkpoint lacks {len(missing)} {architecture} visual tensors: {missing[:3]}")
+            raise ValueError(
+                f"{path}: the checkpoint lacks {len(missing)} {architecture} visual tensors: {missing[:3]}"
+            )
         self.model = visual.to(self.device, self.dtype).eval()
         self.ignored = unexpected
 
@@ -248,7 +250,9 @@ class ViFiClipEncoder(Judge):
             scale = 256 / min(h, w)
             resized = cv2.resize(frame, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_LINEAR)
             top, left = (resized.shape[0] - 224) // 2, (resized.shape[1] - 224) // 2
-            out.append((resized[top : top + 224, left : left + 224].astype(np.float32) - IMAGENET_MEAN_255) / IMAGENET_STD_255)
+            out.append(
+                (resized[top : top + 224, left : left + 224].astype(np.float32) - IMAGENET_MEAN_255) / IMAGENET_STD_255
+            )
         return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).to(self.device, self.dtype)
 
     @torch.inference_mode()
@@ -264,8 +268,15 @@ class ViFiClipEncoder(Judge):
         return self._run(picked, step)
 
 
-def load_judge(slot: str, entry: dict, device: str = "cpu", dtype: str = "float32", frames: int | None = None,
-               demo_folder=None, stand_in_size: int = 224) -> Judge:
+def load_judge(
+    slot: str,
+    entry: dict,
+    device: str = "cpu",
+    dtype: str = "float32",
+    frames: int | None = None,
+    demo_folder=None,
+    stand_in_size: int = 224,
+) -> Judge:
     """The judge of `slot` for the config entry `models.<slot>` ({backend, path}). `demo_folder`: where rule
     train_video_judge saved the demo VideoMAE (backend demo); `frames`: the evaluated clip length (VideoMAE);
     `stand_in_size`: the side EfficientNet-Lite0 sees."""

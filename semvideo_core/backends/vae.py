@@ -19,9 +19,9 @@ import torch
 from diffusers import AutoencoderKL
 
 from ..pixels import to_pixels, to_uint8
+from .precision import runtime_dtype
 
 VAE_BACKENDS = ("diffusers", "demo")
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 def vae_folder(path: str | Path) -> Path:
@@ -37,7 +37,7 @@ def load_vae(path: str | Path, device: str = "cpu", dtype: str = "float32") -> A
     """The AutoencoderKL saved at `path` (either backend), in eval mode on `device`. Half precision is for GPUs; on
     CPU the VAE runs in float32."""
     folder = vae_folder(path)
-    torch_dtype = DTYPES[dtype] if torch.device(device).type == "cuda" else torch.float32
+    torch_dtype = runtime_dtype(device, dtype)
     try:
         vae = AutoencoderKL.from_pretrained(folder, torch_dtype=torch_dtype)
     except (OSError, ValueError, TypeError, KeyError) as error:
