@@ -1,4 +1,5 @@
-"""The shared training loop's validation split by runs of clips and its best-epoch selection (with exact resume)."""
+"""The shared training loop: its validation split by runs of clips, its best-epoch selection (with exact resume),
+its checkpoint interval and its half precision where a device runs it."""
 
 import logging
 
