@@ -58,7 +58,9 @@ def rule_resources(rule_name):
 
 
 # The demo generators' chain (VAE -> latents -> t2i -> MotionAdapter -> SparseCtrl -> renders) is the DAG's longest
-# path: its rules go first whenever more jobs are ready than cores, so that the rest fills the cores around it.
+# path: its rules go first among the ready jobs that fit the free cores, so that the rest fills the cores around it
+# (a two-thread job still waits while one-thread jobs keep one of two cores busy: README, "How long the main job
+# takes").
 GENERATOR_CHAIN_PRIORITY = 10
 
 
