@@ -140,7 +140,7 @@ def main() -> None:
     anchors = motion[:, 0]
     anchor_pipe = None  # free it before the video parts load
     pipe = video_pipeline(parts["t2i"], parts["adapter"], parts["sparsectrl"], parts["vae"], args.device, args.dtype)
-    warm_up = {**video_settings, "frames": 2, "steps": 1}  # first-call costs out of the timed renders, cheaply
+    warm_up = {**video_settings, "frames": 2, "steps": 1, "init_strength": 1.0}  # first-call costs, cheaply
     render_videos(pipe, motion[:1], anchors[:1], prompts[:1], empty, warm_up, [0])
 
     def video_time(settings: dict) -> float:
@@ -156,7 +156,8 @@ def main() -> None:
     memory = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     cuda = f", CUDA peak {torch.cuda.max_memory_allocated() / 2**30:.1f} GB" if torch.cuda.is_available() else ""
     print(
-        f"{args.size}: {platform.processor() or platform.machine()}, {args.threads} threads, {args.device} {args.dtype}"
+        f"{args.size}: {platform.processor() or platform.machine()}, {args.threads} threads, {args.device}"
+        f" {str(pipe.unet.dtype).removeprefix('torch.')} (asked: {args.dtype}; half precision runs on CUDA only)"
     )
     print(f"  anchor frame: {anchor_s / batch:.2f} s per clip{steps_note}")
     print(f"  video ({video_settings['frames']} frames at {size} px): {video_s / batch:.2f} s per clip{steps_note}")

@@ -414,6 +414,20 @@ def check_render_variants():
 check_render_variants()
 
 
+def check_render_steps():
+    """A render runs int(strength x steps) steps of its schedule (img2img's rule): at least one."""
+    for section, key in (("anchor", "strength"), ("video", "init_strength")):
+        settings = config["render"][section]
+        if int(settings[key] * settings["steps"]) < 1:
+            raise ValueError(
+                f"config: render.{section}.{key} {settings[key]} x steps {settings['steps']} leaves no denoising "
+                "step; raise either"
+            )
+
+
+check_render_steps()
+
+
 if config["mad"]["init"] == "ridge" and not config["mad"]["model"]["linear_readout"]:
     raise ValueError("config: mad.init ridge starts the linear readout: it needs mad.model.linear_readout true")
 

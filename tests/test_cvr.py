@@ -519,6 +519,12 @@ def test_the_explicit_loop_gives_the_pipelines_frames_at_init_strength_1(video_p
     assert levels.max() <= 1 and (levels > 0).mean() < 0.01
 
 
+def test_a_video_strength_that_leaves_no_denoising_step_is_refused(video_parts):
+    motion, anchor, prompts = _video_inputs(1)
+    with pytest.raises(ValueError, match="init_strength 0.2 x steps 4 leaves no denoising step"):
+        render_videos(video_parts, motion, anchor, prompts, torch.zeros(1, 5, 6), {**VIDEO, "init_strength": 0.2}, [0])
+
+
 def test_video_frames_depend_on_their_cues_and_seed_not_on_the_batch(video_parts):
     motion, anchor, prompts = _video_inputs(3)
     empty = torch.zeros(1, 5, 6)

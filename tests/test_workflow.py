@@ -121,6 +121,8 @@ def test_default_config_dry_run_shows_demo_world(tmp_path):
         ({"evaluation": {"variants": ["oracle"]}, "render": {"variants": ["full"]}}, "render.variants does not render"),
         ({"probe": {"dense_weight": 0}}, "probe.colour_readout dense reads the dense maps"),
         ({"probe": {"dense_stage": 4}}, "probe.dense_stage 4 is not one of the 4 stages"),
+        ({"render": {"video": {"init_strength": 0.1}}}, "render.video.init_strength 0.1 x steps 6 leaves no denoising"),
+        ({"render": {"anchor": {"strength": 0.05}}}, "render.anchor.strength 0.05 x steps 10 leaves no denoising"),
     ],
 )
 def test_bad_config_stops_before_any_job(tmp_path, override, message):

@@ -94,7 +94,10 @@ def render_videos(
     if strength >= 1:
         latents = noise * scheduler.init_noise_sigma
     else:
-        timesteps = timesteps[settings["steps"] - int(settings["steps"] * strength) :]
+        kept = int(settings["steps"] * strength)  # img2img's rule
+        if kept < 1:
+            raise ValueError(f"init_strength {strength} x steps {settings['steps']} leaves no denoising step")
+        timesteps = timesteps[settings["steps"] - kept :]
         blurry = interpolate_frames(motion_frames, length)  # [B, F, H, W, 3]
         init = _encode(vae, blurry.reshape(-1, *blurry.shape[2:]))  # [B * F, C, h, w]
         init = init.view(batch, length, *init.shape[1:]).permute(0, 2, 1, 3, 4)  # [B, C, F, h, w]
