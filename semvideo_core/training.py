@@ -98,8 +98,9 @@ def _fingerprint(model: nn.Module, config: TrainConfig, extra: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def save_checkpoint(path: Path, model: nn.Module, optimizer, scheduler, progress: dict, best=None) -> None:
-    """`best`: the state dict of the best epoch so far (train's `select`), kept beside the current weights."""
+def save_checkpoint(path: Path, model: nn.Module, optimizer, scheduler, scaler, progress: dict, best=None) -> None:
+    """`best`: the state dict of the best epoch so far (train's `select`), kept beside the current weights.
+    `scaler`: fp16's gradient scaler, whose scale a resumed run must continue from (empty when disabled)."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tensors.update({f"best.{k}": v.cpu().contiguous() for k, v in (best or {}).items()})
     optim = optimizer.state_dict()
@@ -111,12 +112,13 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer, scheduler, progress
         "progress": json.dumps(progress),
         "param_groups": json.dumps(optim["param_groups"]),
         "scheduler": json.dumps(scheduler.state_dict()),
+        "scaler": json.dumps(scaler.state_dict()),
     }
     with atomic_output(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
 
 
-def load_checkpoint(path: Path, model: nn.Module, optimizer, scheduler) -> tuple[dict, dict | None]:
+def load_checkpoint(path: Path, model: nn.Module, optimizer, scheduler, scaler) -> tuple[dict, dict | None]:
     """-> (progress, the best epoch's state dict or None)."""
     with safe_open(str(path), framework="pt") as handle:
         meta = handle.metadata()
@@ -129,6 +131,8 @@ def load_checkpoint(path: Path, model: nn.Module, optimizer, scheduler) -> tuple
             state.setdefault(int(index), {})[key] = handle.get_tensor(name)
         optimizer.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
         scheduler.load_state_dict(json.loads(meta["scheduler"]))
+        if scaler_state := json.loads(meta["scaler"]):  # empty: precision is not fp16 here
+            scaler.load_state_dict(scaler_state)
         torch.set_rng_state(handle.get_tensor("rng.torch"))
     return json.loads(meta["progress"]), best
 
@@ -195,12 +199,15 @@ def train(
         config.checkpoint_every,
         state_dir,
     )
+    half = PRECISIONS[config.precision] if runs_half(device) else None
+    autocast = torch.autocast(device.type, dtype=half) if half else nullcontext()
+    scaler = torch.amp.GradScaler(device.type, enabled=half is torch.float16)  # fp16 gradients underflow unscaled
     torch.manual_seed(config.seed)
     if checkpoint.exists():
         with safe_open(str(checkpoint), framework="pt") as handle:
             saved = json.loads(handle.metadata()["progress"])
         if saved.get("fingerprint") == fingerprint:
-            progress, best = load_checkpoint(checkpoint, model, optimizer, scheduler)
+            progress, best = load_checkpoint(checkpoint, model, optimizer, scheduler, scaler)
             log.info("%s: resuming at step %d (epoch %d)", name, progress["step"], progress["epoch"])
         else:
             log.warning("%s: %s is from another model or config; starting over", name, checkpoint)
@@ -214,9 +221,6 @@ def train(
         log_path.unlink()
         for row in rows:
             _append_row(log_path, row)
-    half = PRECISIONS[config.precision] if runs_half(device) else None
-    autocast = torch.autocast(device.type, dtype=half) if half else nullcontext()
-    scaler = torch.amp.GradScaler(device.type, enabled=half is torch.float16)  # fp16 gradients underflow unscaled
     if select is not None and validate is not None and progress["step"] == 0:  # the starting weights compete too
         model.eval()
         score = validate(model).get(select)
@@ -252,7 +256,7 @@ def train(
                 if progress["step"] % config.checkpoint_every == 0 or steps_run == stop_after_steps:
                     progress["seconds"] += time.perf_counter() - started
                     started = time.perf_counter()
-                    save_checkpoint(checkpoint, model, optimizer, scheduler, progress, best)
+                    save_checkpoint(checkpoint, model, optimizer, scheduler, scaler, progress, best)
                 if steps_run == stop_after_steps:
                     raise TrainingStopped(f"{name}: stopped after {steps_run} steps, checkpoint written")
             progress["seconds"] += time.perf_counter() - started
@@ -268,7 +272,7 @@ def train(
             if _selectable(score) and (best is None or score > progress["best"]["value"]):
                 best, progress["best"] = _snapshot(model), {"epoch": epoch + 1, "value": score}
             progress.update(epoch=epoch + 1, in_epoch=0, sums={}, seconds=0.0)
-            save_checkpoint(checkpoint, model, optimizer, scheduler, progress, best)
+            save_checkpoint(checkpoint, model, optimizer, scheduler, scaler, progress, best)
     finally:
         bar.close()
     if best is not None:

@@ -367,6 +367,28 @@ def test_a_killed_render_resumes_with_the_clips_it_had_not_rendered(render_world
     assert calls == [2, 2, 1], "the rerun renders clips 3-5 only"
 
 
+def test_a_killed_renders_clips_are_not_resumed_under_another_diffusers(render_world, monkeypatch):
+    """The cache of a killed job is tied to the code and libraries that rendered it, not only to its inputs and
+    settings: after an upgrade (here diffusers' version string) the rerun renders every clip again."""
+    original, calls = cvr.render_anchor_frames, []
+
+    def killed_after_one_batch(*args, **kwargs):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(len(args[1]))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(cvr, "render_anchor_frames", killed_after_one_batch)
+    with pytest.raises(KeyboardInterrupt):
+        _render(render_world, "upgraded.h5")
+    stale = [folder.name for folder in (render_world / "cache_upgraded.h5").iterdir()]
+    assert len(stale) == 1 and calls == [2]
+    monkeypatch.setattr(cvr.diffusers, "__version__", "99.0.0")
+    monkeypatch.setattr(cvr, "render_anchor_frames", lambda *a, **k: calls.append(len(a[1])) or original(*a, **k))
+    _render(render_world, "upgraded.h5")
+    assert calls == [2, 2, 2, 1], "every clip rendered again"
+
+
 def test_bad_render_inputs_are_named_and_nothing_is_written(render_world):
     short = render_world / "short.safetensors"
     write_embeddings(short, {"embeds": torch.zeros(2, 5, 6)}, IDS[:2])

@@ -211,6 +211,21 @@ def test_changing_a_prompt_reasks_only_what_depends_on_it(clip_files, tmp_path):
     assert {r.level for r in server.requests} == {"motion"} and len(server.requests) == 9
 
 
+def test_other_weights_under_the_same_served_name_ask_again(clip_files, tmp_path):
+    """A launched server is known by its weights' path and launch command as well as the name it serves: mining with
+    other weights asks every request again; back on the first ones, everything comes from the cache."""
+    first, other = '{"model_path": "/models/a"}', '{"model_path": "/models/b"}'
+    with FakeVLLM(MODEL) as server:
+        mine_captions(clip_files, miner_config(server, weights=first), tmp_path / "cache")
+        server.requests.clear()
+        mine_captions(clip_files, miner_config(server, weights=other), tmp_path / "cache")
+        assert len(server.requests) == 4 * 9
+        server.requests.clear()
+        mine_captions(clip_files, miner_config(server, weights=first), tmp_path / "cache")
+        mine_captions(clip_files, miner_config(server, weights=other), tmp_path / "cache")
+        assert not server.requests
+
+
 def test_launched_server_is_waited_for_and_stopped(tmp_path):
     script = str(REPO / "tests" / "openai_server.py")
     command = [sys.executable, script, "--port", "{port}", "--model", "{model}", "--startup-delay", "1"]

@@ -148,3 +148,39 @@ def test_half_precision_training_autocasts_on_gpus_and_nowhere_else(tmp_path, pr
     solution = torch.linalg.lstsq(torch.cat([x, torch.ones(64, 1)], 1), y).solution.ravel()
     fitted = torch.cat([model.weight.detach().ravel(), model.bias.detach()])
     torch.testing.assert_close(fitted, solution, rtol=0, atol=0.05)
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")
+def test_fp16_training_resumes_exactly_with_the_gradient_scale_it_had_reached(tmp_path, half_precision_on_cpu):
+    """fp16's gradient scaler starts at 2^16 and halves at every step whose scaled gradients overflow, skipping that
+    step. Targets of large residuals overflow it at first, so an uninterrupted run skips some early steps; a run killed
+    after them must resume at the scale they reached, not skip more steps from 2^16 again."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(48, 3, generator=generator)
+    y = 40 * (x @ torch.tensor([[1.0], [-2.0], [0.5]])) + 100
+    scales = []
+
+    def run(state, stop=None):
+        torch.manual_seed(0)
+        model = nn.Linear(3, 1)
+        config = TrainConfig(epochs=3, batch_size=16, lr=0.05, warmup=0.0, checkpoint_every=100, precision="fp16")
+        loss_fn = lambda model, rows: ((model(x[rows]).float() - y[rows]).pow(2).mean(), {})  # noqa: E731
+        plan = lambda epoch, rng: list(np.array_split(rng.permutation(48), 3))  # noqa: E731
+        train(model, loss_fn, plan, config, tmp_path / state, stop_after_steps=stop)
+        return model
+
+    original_update = torch.amp.GradScaler.update
+
+    def recording_update(self, *args, **kwargs):
+        original_update(self, *args, **kwargs)
+        scales.append(self.get_scale())
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch.amp.GradScaler, "update", recording_update)
+        whole = run("whole")
+    assert scales[0] < 2.0**16 and scales[4] < scales[0], "the early steps overflow and lower the scale"
+    with pytest.raises(TrainingStopped):
+        run("killed", stop=5)
+    resumed = run("killed")
+    for key, value in resumed.state_dict().items():
+        assert torch.equal(value, whole.state_dict()[key])

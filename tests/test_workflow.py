@@ -704,7 +704,9 @@ def test_captions_rule_mines_with_semminer_from_a_server_by_url_or_launched(tmp_
     anchors = read_captions(tmp_path / targets[1])
     assert set(anchors) == set(ids) and all(text.startswith("The anchor view") for text in anchors.values())
 
-    # The same DAG with the server launched by the rule: the answers come from the cache, no request is repeated.
+    # The same DAG with the server launched by the rule. A launched server is known by its weights' path and launch
+    # command as well as its served name (a server reached by URL may serve other weights under that name), so every
+    # request is asked again; a rerun of the launched job then takes every answer from the cache.
     settings["captions"]["semminer"]["server"] = {
         "mode": "launch",
         "command": [sys.executable, str(REPO / "tests" / "openai_server.py"), "--port", "{port}", "--model", "{model}"],
@@ -715,8 +717,11 @@ def test_captions_rule_mines_with_semminer_from_a_server_by_url_or_launched(tmp_
     snakemake(tmp_path, "--configfile", str(config), "--cores", "2", *targets)
     log = (tmp_path / "logs" / "captions" / "demo.log").read_text()
     assert "server ready at http://127.0.0.1:" in log and "server stopped" in log
-    assert "40 basic and 120 stage-2 answers already there" in log and "with 0 requests sent" in log
+    assert "40 basic and 120 stage-2 answers already there" in log and "with 160 requests sent" in log
     assert "serving tiny-vl" in (tmp_path / "logs" / "captions" / "demo_server.log").read_text()
+    snakemake(tmp_path, "--configfile", str(config), "--cores", "2", "--forcerun", "captions", *targets)
+    log = (tmp_path / "logs" / "captions" / "demo.log").read_text()
+    assert "80 basic and 240 stage-2 answers already there" in log and "with 0 requests sent" in log
 
 
 def _index_encoding_cc2017(raw, vertices_per_hemisphere=123, seed=0):

@@ -6,8 +6,8 @@ motion and holistic descriptions, each prompt carrying the stage-1 summary. At m
 at once, so that vLLM's continuous batching stays fed, and at most `in_flight` clips' frames are in memory.
 
 Every finished request is cached (cache.AnswerCache, one JSONL per stage) under a key of the clip id, the frames
-hash, the request hash (prompt, conversation, sampling settings) and the model, so a rerun asks only what is
-missing and a killed run loses at most the requests in flight. Transport faults (5xx, 429, timeouts, refused
+hash, the request hash (prompt, conversation, sampling settings) and the model (for a server the job launches, its
+weights' path and launch command too), so a rerun asks only what is missing and a killed run loses at most the requests in flight. Transport faults (5xx, 429, timeouts, refused
 connections) and empty or malformed answers are retried with bounded exponential backoff and full jitter; a clip
 that still fails is reported at the end with every other failed clip, the cache intact. A 4xx that no retry can
 fix (unknown model, bad request, authentication) stops the run at once.
@@ -39,6 +39,9 @@ RETRYABLE_STATUS = {408, 409, 429}  # and every 5xx
 @dataclass(frozen=True)
 class MinerConfig:
     model: str  # the name the server serves the model under
+    # A server the job launches: its weights' path and launch command (JSON), part of every cache key, so that other
+    # weights or flags under the same served name ask again. None for a server we do not start: its name is all we know.
+    weights: str | None = None
     base_url: str = "http://127.0.0.1:8000/v1"
     api_key_env: str = "VLLM_API_KEY"  # the key is read from this environment variable, never from a file
     in_flight: int = 32
@@ -61,6 +64,11 @@ class MinerConfig:
         frames = FrameSettings(**settings.pop("frames", {}))
         prompts = Prompts.from_dict(settings.pop("prompts", {}))
         return cls(frames=frames, prompts=prompts, **settings, **fields)
+
+    @property
+    def model_identity(self) -> dict:
+        """What names the answering model in the cache keys."""
+        return {"model": self.model, **({"weights": self.weights} if self.weights else {})}
 
     @property
     def sampling(self) -> dict:
@@ -164,7 +172,7 @@ class SemMiner:
             frames=frames_sha,
             prompt=prompt,
             reask=prompts.reask,
-            model=config.model,
+            **config.model_identity,
             max_words=config.max_words,
             reasks=config.reask,
             **config.sampling,
@@ -210,7 +218,7 @@ class SemMiner:
         """Stage 2: one level's description, conditioned on the clip and its basic summary."""
         config = self.config
         prompt = config.prompts.stage2(level, basic)
-        key = request_hash(clip=clip_id, frames=frames_sha, prompt=prompt, model=config.model, **config.sampling)
+        key = request_hash(clip=clip_id, frames=frames_sha, prompt=prompt, **config.model_identity, **config.sampling)
         if cached := self.caches["expand"].get(key):
             return cached["text"]
         messages = [{"role": "user", "content": [*media, {"type": "text", "text": prompt}]}]

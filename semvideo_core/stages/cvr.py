@@ -20,11 +20,15 @@ import logging
 import sys
 from pathlib import Path
 
+import diffusers
 import numpy as np
 import torch
 from diffusers import DDPMScheduler, UNetMotionModel
 from tqdm import tqdm
 
+from .. import pixels
+from ..backends import generators as generator_backend
+from ..backends import vae as vae_backend
 from ..backends.generators import (
     build_tiny_motion_adapter,
     build_tiny_sparsectrl,
@@ -39,9 +43,11 @@ from ..io.atomic import atomic_directory
 from ..io.clip_arrays import read_clip_array, write_clip_array
 from ..io.embeddings import load_constant, load_embeddings
 from ..io.render_cache import RenderCache, fingerprint
+from ..render import anchor as anchor_render
+from ..render import video as video_render
 from ..render.anchor import anchor_pipeline, render_anchor_frames
 from ..render.video import render_videos, video_pipeline
-from ..training import TrainConfig, train, validation_split, weights_hash
+from ..training import TrainConfig, code_version, train, validation_split, weights_hash
 
 log = logging.getLogger(__name__)
 # The held-out denoising loss noises each held-out sample to one of these in turn: every timestep is scored, at a
@@ -328,6 +334,19 @@ def _check_token_width(unet, unet_path, prompts: torch.Tensor, tokens_path, leve
         )
 
 
+def _render_identity(settings: dict, ids: list[str]) -> dict:
+    """`settings` with what else decides a job's frames besides its arrays and model folders: the clip ids (clip row
+    r draws seed + r) and the code and libraries that render, so that a killed job's clips are not resumed after an
+    edit of the render code or an upgrade of torch or diffusers."""
+    modules = [sys.modules[__name__], anchor_render, video_render, generator_backend, vae_backend, pixels]
+    return {
+        "settings": settings,
+        "clip_ids": ids,
+        "code": code_version(modules),
+        "libraries": {"torch": torch.__version__, "diffusers": diffusers.__version__},
+    }
+
+
 def _unrendered(cache: RenderCache, ids: list[str], out_path) -> list[int]:
     """The rows of `ids` still to render; says how many a killed job had rendered."""
     unrendered = cache.unrendered(ids)
@@ -360,7 +379,7 @@ def render_anchor(inputs: dict, t2i_path, vae_path, settings: dict, out_path, ca
     variant = settings["variant"]
     prompts = _tokens_for(settings["source"], inputs, ids, "anchor")  # [N, L, D]
     anchor = settings["anchor"]
-    key = fingerprint([init, prompts.numpy(), empty.numpy()], settings, [t2i_path, vae_path])
+    key = fingerprint([init, prompts.numpy(), empty.numpy()], _render_identity(settings, ids), [t2i_path, vae_path])
     cache = RenderCache(cache_dir, key)
     unrendered = _unrendered(cache, ids, out_path)
     if unrendered:
@@ -400,7 +419,8 @@ def render_video(inputs: dict, parts: dict, settings: dict, out_path, cache_dir)
     prompts = _tokens_for(settings["holistic"], inputs, ids, "holistic")
     video = settings["video"]
     evaluation = slice(video["eval_start"], None, video["eval_step"])
-    key = fingerprint([motion, anchors, prompts.numpy(), empty.numpy()], settings, list(parts.values()))
+    arrays = [motion, anchors, prompts.numpy(), empty.numpy()]
+    key = fingerprint(arrays, _render_identity(settings, ids), list(parts.values()))
     cache = RenderCache(cache_dir, key)
     unrendered = _unrendered(cache, ids, out_path)
     if unrendered:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 
 from ..io.captions import import_caption_tables, write_caption_tables
 from ..semminer.frames import ClipStore
@@ -22,12 +23,16 @@ def captions(clip_files: list, outputs: dict, source: str, settings: dict, input
     else:
         settings = dict(settings)
         server, model, model_path = settings.pop("server"), settings.pop("model"), settings.pop("model_path")
+        weights = None
         if server["mode"] == "launch":
             fields = {"model": model, "model_path": model_path}
             running = launched_server(server["command"], fields, server_log, server["startup_timeout_s"])
+            weights = json.dumps({"model_path": model_path, "command": server["command"]})
         else:
             running = contextlib.nullcontext(server["base_url"])
         with running as base_url:
-            config = MinerConfig.from_dict(settings, model=model, base_url=base_url, api_key_env=server["api_key_env"])
+            config = MinerConfig.from_dict(
+                settings, model=model, weights=weights, base_url=base_url, api_key_env=server["api_key_env"]
+            )
             tables = mine_captions(clip_files, config, cache_dir)
     write_caption_tables(tables, clip_ids, outputs)
