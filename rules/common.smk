@@ -5,16 +5,18 @@ from pathlib import Path
 import yaml
 from snakemake.utils import validate
 
-from semvideo_core.config import effective_precision, training_params, with_defaults
+from semvideo_core.config import embed_params, effective_precision, judge_runtime, training_params, with_defaults
 from semvideo_core.data import cc2017_layout, hcp_layout
-from semvideo_core.semminer import without_connection
+from semvideo_core.semminer import without_connection, without_unused
 from semvideo_core.world.config import WorldConfig
 from semvideo_core.world.layout import world_files
 
 # A rule's params hold exactly what decides its outputs, since any change to them reruns it: not how a job reaches a
-# server (without_connection), how often it saves its training state (training_params; the scripts restore it from
+# server (without_connection) or where missing raw files are fetched from (cc2017.download_url, hcp.support_s3_prefix:
+# the scripts read them from the config), how often it saves its training state (training_params; the scripts restore it from
 # the config) or half precision that a CPU job does not apply (effective_precision), nor keys its settings leave
-# unread (preprocess_settings, sad_decode_settings, mad_motion_settings, scoring_settings).
+# unread (preprocess_settings, embed_params, caption_settings, judge_runtime, sad_decode_settings,
+# mad_motion_settings, scoring_settings).
 
 # Defaults come from the schema alone, merged deeply: a partial override keeps the rest of its section.
 _schema = yaml.safe_load(Path(workflow.basedir, "schemas", "config.schema.yaml").read_text())
@@ -228,7 +230,7 @@ def caption_settings():
     if section["source"] == "precomputed":
         return section["precomputed"]
     model_path = config["models"]["captioner"]["path"] if launches_captioner() else None
-    return {**without_connection(section["semminer"]), "model_path": model_path}
+    return {**without_unused(without_connection(section["semminer"])), "model_path": model_path}
 
 
 def captioner_files():
@@ -560,11 +562,10 @@ def judge_inputs(dataset):
 
 def judge_settings(dataset):
     """Rules judge_truth and evaluate: which judge each slot uses, and where the demo's is."""
-    section = config["evaluation"]
     return {
         "models": {slot: dict(config["models"][slot]) for slot in JUDGE_SLOTS},
         "demo_folder": DEMO_JUDGE,
-        **effective_precision({k: section[k] for k in ("stand_in_size", "batch_size", "device", "dtype")}),
+        **judge_runtime(config, JUDGE_SLOTS),
     }
 
 

@@ -68,7 +68,6 @@ checkpoint cc2017_raw:
     params:
         raw_dir=config["cc2017"]["raw_dir"],
         files=lambda wildcards: cc2017_raw_files(),
-        download_url=config["cc2017"]["download_url"],
     script:
         "../workflow_scripts/cc2017_raw.py"
 
@@ -92,7 +91,6 @@ checkpoint hcp_raw:
         subjects=config["hcp"]["subjects"],
         runs=hcp_runs(),
         support_files=hcp_support_files(),
-        support_prefix=config["hcp"]["support_s3_prefix"],
     script:
         "../workflow_scripts/hcp_raw.py"
 

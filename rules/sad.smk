@@ -24,7 +24,7 @@ rule embed_text:
         gpu=rule_resources("embed_text")["gpu"],
     params:
         encoder=config["models"]["text_encoder"],
-        embed=config["embed"],
+        embed=embed_params(config),
     script:
         "../workflow_scripts/embed_text.py"
 

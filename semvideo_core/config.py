@@ -118,3 +118,18 @@ def training_params(section):
     if CHECKPOINTING_KEYS[0] in section:
         return effective_precision(without_checkpointing(section))
     return {key: training_params(value) for key, value in section.items()}
+
+
+def embed_params(config: dict) -> dict:
+    """Rule embed_text's settings: the embed section, less the token count where the text encoder fixes its own
+    (the CLIP backends' 77): only minilm reads `tokens`."""
+    uses_tokens = config["models"]["text_encoder"]["backend"] == "minilm"
+    return {key: value for key, value in config["embed"].items() if key != "tokens" or uses_tokens}
+
+
+def judge_runtime(config: dict, slots) -> dict:
+    """The evaluation settings the judges of `slots` read: batch size, device and precision (as the device applies
+    it), and the side the EfficientNet-Lite0 stand-in sees where a slot uses it (no other judge reads it)."""
+    stand_in = any(config["models"][slot]["backend"] == "efficientnet_lite0" for slot in slots)
+    keys = ["stand_in_size"] * stand_in + ["batch_size", "device", "dtype"]
+    return effective_precision({key: config["evaluation"][key] for key in keys})

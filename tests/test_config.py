@@ -5,11 +5,19 @@ import dataclasses
 import pytest
 import yaml
 
-from semvideo_core.config import effective_precision, training_params, with_checkpointing, with_defaults
+from semvideo_core.config import (
+    effective_precision,
+    embed_params,
+    judge_runtime,
+    training_params,
+    with_checkpointing,
+    with_defaults,
+)
 from semvideo_core.data.preprocess import PreprocessConfig
 from semvideo_core.models.losses import MADLossWeights, SADLossWeights
 from semvideo_core.models.mad import MADConfig
 from semvideo_core.models.sad import SADConfig
+from semvideo_core.semminer import without_connection, without_unused
 from semvideo_core.semminer.frames import FrameSettings
 from semvideo_core.semminer.miner import MinerConfig
 from semvideo_core.training import TrainConfig
@@ -177,7 +185,8 @@ def test_library_config_defaults_agree_with_the_schema(cls, section):
 
 # Dataclass fields that the schema does not hold, because the workflow fills them (from other sections or data).
 UNCONFIGURED = {
-    "MinerConfig": ["api_key_env", "base_url"],  # from captions.semminer.server
+    # from captions.semminer.server, and (weights) models.captioner.path with the launch command
+    "MinerConfig": ["api_key_env", "base_url", "weights"],
     "PreprocessConfig": ["lag_trs"],  # per dataset (demo.lag_trs, cc2017.lag_trs)
 }
 
@@ -201,3 +210,55 @@ def test_every_schema_key_is_a_json_schema_keyword():
     keywords = set(Draft202012Validator.VALIDATORS) | annotations
     stray = {path: sorted(set(node) - keywords) for path, node in _subschemas(SCHEMA) if set(node) - keywords}
     assert stray == {}
+
+
+JUDGE_SLOTS = ("image_classifier", "video_classifier", "clip_image", "vifi_clip")
+REAL_JUDGES = {
+    "image_classifier": "vit",
+    "video_classifier": "videomae",
+    "clip_image": "clip",
+    "vifi_clip": "vifi_clip",
+}
+
+
+def test_keys_a_backend_leaves_unread_are_not_in_the_params():
+    """A setting only one backend or mode reads is in the params only where it is read, so that changing it elsewhere
+    reruns nothing: embed.tokens (minilm only; CLIP fixes 77 tokens), evaluation.stand_in_size (the EfficientNet-Lite0
+    stand-in judge only), SemMiner's launch command (a launched server only) and its frames' JPEG quality or video
+    frame rate (whichever way the frames are not sent)."""
+    demo = with_defaults({}, SCHEMA)
+    assert embed_params(demo) == demo["embed"] and "tokens" in embed_params(demo)
+    clip = {"models": {"text_encoder": {"backend": "clip", "path": "/models/clip"}}}
+    assert "tokens" not in embed_params(with_defaults(clip, SCHEMA))
+    assert embed_params(with_defaults(clip, SCHEMA)) == embed_params(
+        with_defaults({**clip, "embed": {"tokens": 8}}, SCHEMA)
+    )
+
+    assert judge_runtime(demo, JUDGE_SLOTS)["stand_in_size"] == demo["evaluation"]["stand_in_size"]
+    real = {"models": {slot: {"backend": backend, "path": "/models/x"} for slot, backend in REAL_JUDGES.items()}}
+    runtime = judge_runtime(with_defaults(real, SCHEMA), JUDGE_SLOTS)
+    assert "stand_in_size" not in runtime and set(runtime) == {"batch_size", "device", "dtype"}
+    bigger = with_defaults({**real, "evaluation": {"stand_in_size": 64}}, SCHEMA)
+    assert judge_runtime(bigger, JUDGE_SLOTS) == runtime
+    one_stand_in = {"models": {**real["models"], "clip_image": {"backend": "efficientnet_lite0", "path": None}}}
+    assert "stand_in_size" in judge_runtime(with_defaults(one_stand_in, SCHEMA), JUDGE_SLOTS)
+
+    def caption_params(semminer):
+        return without_unused(
+            without_connection(with_defaults({"captions": {"semminer": semminer}}, SCHEMA)["captions"]["semminer"])
+        )
+
+    url = caption_params({})
+    assert "command" not in url["server"] and "video_fps" not in url["frames"] and "jpeg_quality" in url["frames"]
+    assert caption_params({"server": {"command": ["other", "{model_path}"]}, "frames": {"video_fps": 5.0}}) == url
+    assert caption_params({"frames": {"jpeg_quality": 50}}) != url
+    launch = caption_params({"server": {"mode": "launch"}, "frames": {"mode": "video"}})
+    assert launch["server"]["command"] == SCHEMA_SEMMINER_COMMAND and "jpeg_quality" not in launch["frames"]
+    assert caption_params({"server": {"mode": "launch", "command": ["other"]}}) != caption_params(
+        {"server": {"mode": "launch"}}
+    )
+
+
+SCHEMA_SEMMINER_COMMAND = SCHEMA["properties"]["captions"]["properties"]["semminer"]["properties"]["server"][
+    "properties"
+]["command"]["default"]

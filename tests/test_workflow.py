@@ -675,6 +675,9 @@ def test_cc2017_layout_downloads_from_a_mirror_then_preprocesses(tmp_path, cc201
         assert h5["test"].shape == (16, 120)
     assert (tmp_path / "data" / "cc2017" / "clips" / "train.h5").exists()
     assert len(read_captions(tmp_path / "data" / "cc2017" / "captions" / "anchor.csv")) == 40
+    # Another mirror serves the same files: where they came from decides nothing, so nothing reruns.
+    moved = _cc2017_config(tmp_path, raw, "http://10.0.0.1:9/cc2017", captions_dir=tiny_world[2] / "CC2017-SE")
+    assert planned_jobs(snakemake(tmp_path, *targets, "--configfile", str(moved), "-n").stdout) == {}
 
 
 def test_captions_rule_mines_with_semminer_from_a_server_by_url_or_launched(tmp_path, monkeypatch):

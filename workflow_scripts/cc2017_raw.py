@@ -6,4 +6,6 @@ from semvideo_core.threads import confine_threads
 
 with log_to_file(snakemake.log[0], threads=snakemake.threads), confine_threads(snakemake.threads):
     params = snakemake.params
-    cc2017_raw(params.raw_dir, params.files, params.download_url, snakemake.output[0])
+    # where missing files come from, not what they hold (their checksums are the output): from the config, not params
+    download_url = snakemake.config["cc2017"]["download_url"]
+    cc2017_raw(params.raw_dir, params.files, download_url, snakemake.output[0])

@@ -13,6 +13,17 @@ def without_connection(settings: dict) -> dict:
     return {**{key: value for key, value in settings.items() if key not in CONNECTION_KEYS}, "server": server}
 
 
+def without_unused(settings: dict) -> dict:
+    """`settings` (from `without_connection`) less the keys its modes leave unread: the launch command of a server
+    reached by URL, the video frame rate when frames go as images and the JPEG quality when they go as a video."""
+    server = dict(settings["server"])
+    if server["mode"] != "launch":
+        del server["command"]
+    unread = "jpeg_quality" if settings["frames"]["mode"] == "video" else "video_fps"
+    frames = {key: value for key, value in settings["frames"].items() if key != unread}
+    return {**settings, "server": server, "frames": frames}
+
+
 def with_connection(settings: dict, section: dict) -> dict:
     """`settings` (from `without_connection`) with the connection settings of `section` (captions.semminer)."""
     server = {**settings["server"], **{key: section["server"][key] for key in SERVER_CONNECTION_KEYS}}

@@ -49,8 +49,9 @@ def prepare(clips: np.ndarray, settings: dict, side: int | None = None) -> np.nd
 
 def load_judges(settings: dict, frames: int) -> dict:
     """Every judge slot's model; slots with the same backend and path share one. `settings`: {models: {slot:
-    {backend, path}}, demo_folder, stand_in_size, batch_size, device, dtype}; `frames`: the evaluated clip length
-    (the video judges are built for it)."""
+    {backend, path}}, demo_folder, batch_size, device, dtype, and stand_in_size where a slot uses the EfficientNet-Lite0
+    stand-in}; `frames`: the evaluated clip length (the video judges are built for it)."""
+    size = {"stand_in_size": settings["stand_in_size"]} if "stand_in_size" in settings else {}
     judges, loaded = {}, {}
     for slot, entry in settings["models"].items():
         key = (entry["backend"], entry["path"])
@@ -62,7 +63,7 @@ def load_judges(settings: dict, frames: int) -> dict:
                 settings["dtype"],
                 frames,
                 settings["demo_folder"],
-                settings["stand_in_size"],
+                **size,
             )
             loaded[key].batch_size = settings["batch_size"]
         judges[slot] = loaded[key]

@@ -48,8 +48,9 @@ RIDGE_TARGETS = ("flattened", "pooled")
 def embed_text(captions_csv, encoder: dict, settings: dict, out_path) -> None:
     """One caption level -> `embeds` [N, tokens, dim] in the CSV's clip order and the empty caption's embedding
     (constant `empty` [1, tokens, dim]), with `models.text_encoder` ({backend, path}) and the `embed` settings
-    (tokens, dtype, batch_size, device)."""
-    model = load_text_encoder(encoder["backend"], encoder["path"], settings["tokens"])
+    (dtype, batch_size, device, and tokens for minilm, the one encoder whose length is a setting)."""
+    tokens = {"tokens": settings["tokens"]} if "tokens" in settings else {}
+    model = load_text_encoder(encoder["backend"], encoder["path"], **tokens)
     texts = read_captions(captions_csv)
     clip_ids, batch = list(texts), settings["batch_size"]
     chunks = []
