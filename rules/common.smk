@@ -587,9 +587,10 @@ def uses_truth_flows():
 
 def scoring_settings():
     """Rule evaluate's knobs: the evaluation section less what only the table (variants, sample_clips) or the
-    judges (stand_in_size, batch_size, device, dtype: judge_settings) read, whether the truth's flows are stored
-    (its inputs say), and the VIFI gate where CLIP-PCC has none."""
-    skip = {"variants", "sample_clips", "stand_in_size", "batch_size", "device", "dtype", "cache_truth_flows"}
+    judges (stand_in_size, vifi_bgr_quirk, batch_size, device, dtype: judge_settings) read, whether the truth's
+    flows are stored (its inputs say), and the VIFI gate where CLIP-PCC has none."""
+    judges = {"stand_in_size", "vifi_bgr_quirk", "batch_size", "device", "dtype"}
+    skip = {"variants", "sample_clips", "cache_truth_flows", *judges}
     if config["evaluation"]["clip_pcc"] != "ma_adjacent_gated":
         skip.add("vifi_gate")
     return {k: v for k, v in config["evaluation"].items() if k not in skip}

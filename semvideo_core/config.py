@@ -129,7 +129,9 @@ def embed_params(config: dict) -> dict:
 
 def judge_runtime(config: dict, slots) -> dict:
     """The evaluation settings the judges of `slots` read: batch size, device and precision (as the device applies
-    it), and the side the EfficientNet-Lite0 stand-in sees where a slot uses it (no other judge reads it)."""
-    stand_in = any(config["models"][slot]["backend"] == "efficientnet_lite0" for slot in slots)
-    keys = ["stand_in_size"] * stand_in + ["batch_size", "device", "dtype"]
+    it), the side the EfficientNet-Lite0 stand-in sees where a slot uses it, and ViFi-CLIP's channel swap where a slot
+    uses ViFi-CLIP (no other judge reads either)."""
+    backends = {config["models"][slot]["backend"] for slot in slots}
+    keys = ["stand_in_size"] * ("efficientnet_lite0" in backends) + ["batch_size", "device", "dtype"]
+    keys += ["vifi_bgr_quirk"] * ("vifi_clip" in backends)
     return effective_precision({key: config["evaluation"][key] for key in keys})

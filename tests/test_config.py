@@ -237,7 +237,8 @@ def test_keys_a_backend_leaves_unread_are_not_in_the_params():
     assert judge_runtime(demo, JUDGE_SLOTS)["stand_in_size"] == demo["evaluation"]["stand_in_size"]
     real = {"models": {slot: {"backend": backend, "path": "/models/x"} for slot, backend in REAL_JUDGES.items()}}
     runtime = judge_runtime(with_defaults(real, SCHEMA), JUDGE_SLOTS)
-    assert "stand_in_size" not in runtime and set(runtime) == {"batch_size", "device", "dtype"}
+    assert set(runtime) == {"batch_size", "device", "dtype", "vifi_bgr_quirk"}
+    assert "vifi_bgr_quirk" not in judge_runtime(demo, JUDGE_SLOTS)  # the demo's VIFI is its own video judge's
     bigger = with_defaults({**real, "evaluation": {"stand_in_size": 64}}, SCHEMA)
     assert judge_runtime(bigger, JUDGE_SLOTS) == runtime
     one_stand_in = {"models": {**real["models"], "clip_image": {"backend": "efficientnet_lite0", "path": None}}}

@@ -11,6 +11,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from skimage import data as skimage_data
 
 from semvideo_core.backends.judges import (
@@ -101,11 +102,13 @@ def test_vit_and_clip_judges_load_from_save_pretrained_folders(tmp_path):
 
 def test_vifi_checkpoint_loads_into_a_clip_vit_b16_visual_tower(tmp_path):
     """A checkpoint laid out as ViFi-CLIP saves it ({'model': {'module.image_encoder.*': ...}}, with the text side
-    beside it) loads into open_clip's ViT-B/16 tower and gives that tower's features."""
+    beside it) loads into a ViT-B/16 tower of OpenAI's CLIP architecture, whose MLPs use QuickGELU, x sigmoid(1.702 x)
+    (open_clip's plain ViT-B-16 uses exact GELU and takes the same tensors), and gives that tower's features; with the
+    references' channel swap it sees R and B exchanged."""
     import open_clip
 
     torch.manual_seed(0)
-    visual = open_clip.create_model("ViT-B-16", pretrained=None).visual.eval()
+    visual = open_clip.create_model("ViT-B-16", pretrained=None, force_quick_gelu=True).visual.eval()
     state = {f"module.image_encoder.{k}": v for k, v in visual.state_dict().items()}
     state["module.text_encoder.positional_embedding"] = torch.zeros(77, 512)
     torch.save({"model": state, "epoch": 10}, tmp_path / "vifi.pth")
@@ -119,6 +122,13 @@ def test_vifi_checkpoint_loads_into_a_clip_vit_b16_visual_tower(tmp_path):
         expected = visual(torch.from_numpy(crop.astype(np.float32)).permute(0, 3, 1, 2)).numpy()
     np.testing.assert_allclose(features[0, :6], expected, atol=1e-4)
     np.testing.assert_allclose(features[0, 6:], expected[:2], atol=1e-4)
+    probe = torch.linspace(-4, 4, 81)
+    for block in encoder.model.transformer.resblocks:
+        activation = block.mlp[1](probe)
+        torch.testing.assert_close(activation, probe * torch.sigmoid(1.702 * probe))
+        assert (activation - F.gelu(probe)).abs().max() > 0.01
+    swapped = load_judge("vifi_clip", {"backend": "vifi_clip", "path": str(tmp_path / "vifi.pth")}, vifi_bgr_quirk=True)
+    np.testing.assert_array_equal(swapped.features(clips), encoder.features(np.ascontiguousarray(clips[..., ::-1])))
 
     torch.save({"model": {"module.text_encoder.x": torch.zeros(1)}}, tmp_path / "text_only.pth")
     with pytest.raises(ValueError, match="text_only.pth: no CLIP image encoder"):

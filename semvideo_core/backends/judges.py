@@ -223,18 +223,22 @@ class ViFiClipEncoder(Judge):
     """ViFi-CLIP's video encoder: the checkpoint's image encoder loaded into a stock CLIP ViT-B/16 `visual` tower
     (open_clip's, same parameter names; the vision prompt depth is 0 so the architectures agree), applied per frame
     with mmaction's test pipeline: shorter side to 256 (bilinear), centre crop 224, ImageNet mean/std in 0..255.
-    `features` returns [n, T', 512] on the frames ViFi-CLIP samples (metrics.consistency.vifi_frame_indices)."""
+    `features` returns [n, T', 512] on the frames ViFi-CLIP samples (metrics.consistency.vifi_frame_indices).
+    `bgr_quirk`: swap R and B first, as the references' export through cv2.VideoWriter does (their lossy XVID
+    round trip is not emulated)."""
 
     backend = "vifi_clip"
     batch_size = 8
 
-    def __init__(self, path, device="cpu", dtype="float32", architecture="ViT-B-16"):
+    def __init__(self, path, device="cpu", dtype="float32", architecture="ViT-B-16", bgr_quirk=False):
         import open_clip
 
         if not path or not Path(path).is_file():
             raise FileNotFoundError(f"{path}: models.vifi_clip.path must be the ViFi-CLIP checkpoint file (.pth)")
         self.device, self.dtype = _runtime(device, dtype)
-        visual = open_clip.create_model(architecture, pretrained=None).visual
+        # OpenAI's CLIP, and so ViFi-CLIP, uses QuickGELU; open_clip's plain config builds exact GELU, and the
+        # checkpoint's tensors would load into it just the same
+        visual = open_clip.create_model(architecture, pretrained=None, force_quick_gelu=True).visual
         missing, unexpected = visual.load_state_dict(vifi_visual_state(path), strict=False)
         if missing:
             raise ValueError(
@@ -242,10 +246,11 @@ class ViFiClipEncoder(Judge):
             )
         self.model = visual.to(self.device, self.dtype).eval()
         self.ignored = unexpected
+        self.bgr_quirk = bgr_quirk
 
     def _pixels(self, frames: np.ndarray) -> torch.Tensor:
         out = []
-        for frame in frames:
+        for frame in frames[..., ::-1] if self.bgr_quirk else frames:
             h, w = frame.shape[:2]
             scale = 256 / min(h, w)
             resized = cv2.resize(frame, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_LINEAR)
@@ -276,10 +281,11 @@ def load_judge(
     frames: int | None = None,
     demo_folder=None,
     stand_in_size: int = 224,
+    vifi_bgr_quirk: bool = False,
 ) -> Judge:
     """The judge of `slot` for the config entry `models.<slot>` ({backend, path}). `demo_folder`: where rule
     train_video_judge saved the demo VideoMAE (backend demo); `frames`: the evaluated clip length (VideoMAE);
-    `stand_in_size`: the side EfficientNet-Lite0 sees."""
+    `stand_in_size`: the side EfficientNet-Lite0 sees; `vifi_bgr_quirk`: ViFi-CLIP sees R and B swapped."""
     backend = entry["backend"]
     if backend not in JUDGE_BACKENDS.get(slot, ()):
         raise ValueError(f"config: models.{slot}.backend {backend!r} is not one of {JUDGE_BACKENDS.get(slot)}")
@@ -290,6 +296,6 @@ def load_judge(
     if backend == "clip":
         return ClipImageEncoder(entry["path"], device, dtype)
     if backend == "vifi_clip":
-        return ViFiClipEncoder(entry["path"], device, dtype)
+        return ViFiClipEncoder(entry["path"], device, dtype, bgr_quirk=vifi_bgr_quirk)
     path = demo_folder if backend == "demo" else entry["path"]
     return VideoMAEJudge(path, frames, backend, device, dtype)

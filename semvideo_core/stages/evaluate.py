@@ -49,9 +49,10 @@ def prepare(clips: np.ndarray, settings: dict, side: int | None = None) -> np.nd
 
 def load_judges(settings: dict, frames: int) -> dict:
     """Every judge slot's model; slots with the same backend and path share one. `settings`: {models: {slot:
-    {backend, path}}, demo_folder, batch_size, device, dtype, and stand_in_size where a slot uses the EfficientNet-Lite0
-    stand-in}; `frames`: the evaluated clip length (the video judges are built for it)."""
-    size = {"stand_in_size": settings["stand_in_size"]} if "stand_in_size" in settings else {}
+    {backend, path}}, demo_folder, batch_size, device, dtype, and where a slot uses the backend that reads them,
+    stand_in_size and vifi_bgr_quirk: config.judge_runtime}; `frames`: the evaluated clip length (the video judges are
+    built for it)."""
+    read_by_one_backend = {key: settings[key] for key in ("stand_in_size", "vifi_bgr_quirk") if key in settings}
     judges, loaded = {}, {}
     for slot, entry in settings["models"].items():
         key = (entry["backend"], entry["path"])
@@ -63,7 +64,7 @@ def load_judges(settings: dict, frames: int) -> dict:
                 settings["dtype"],
                 frames,
                 settings["demo_folder"],
-                **size,
+                **read_by_one_backend,
             )
             loaded[key].batch_size = settings["batch_size"]
         judges[slot] = loaded[key]
