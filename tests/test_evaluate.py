@@ -23,7 +23,8 @@ from semvideo_core.backends.judges import (
     load_judge,
     vifi_visual_state,
 )
-from semvideo_core.io.clip_arrays import write_clip_array
+from semvideo_core.io.clip_arrays import read_clip_array, write_clip_array
+from semvideo_core.metrics import flow, packing
 from semvideo_core.stages import evaluate as evaluate_stage
 from semvideo_core.stages.evaluate import evaluate, judge_truth, truth_flows
 from semvideo_core.stages.judge import build_video_judge
@@ -288,6 +289,25 @@ def test_truth_flows_of_another_setting_unreadable_or_for_gif_packing_are_refuse
     with pytest.raises(ValueError, match="flows.h5: not a readable flows file"):
         evaluate(inputs, _judge_settings(tmp / "judge"), SCORING, tmp_path / "x.csv")
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_reference_packing_takes_epes_recon_from_the_recons_only_gif(scored, tmp_path):
+    """Mind-Animator's EPE reads the truth from the padded side-by-side GIF but the reconstruction from its own
+    recons-only GIF (no padding, a palette of its own): under reference_packing ours does the same."""
+    tmp, _ = scored
+    inputs = {"reconstruction": tmp / "shuffled.h5", "truth": tmp / "truth.h5", "judged": tmp / "judged.h5"}
+    settings = {**SCORING, "reference_packing": True}
+    evaluate(inputs, _judge_settings(tmp / "judge"), settings, tmp_path / "packed.csv")
+    with open(tmp_path / "packed.csv", newline="") as handle:
+        scored_epe = [float(row["epe"]) for row in csv.DictReader(handle)]
+    recon, ids = read_clip_array(tmp / "shuffled.h5", "frames")
+    truth_view = evaluate_stage.prepare(read_clip_array(tmp / "truth.h5", "frames", ids)[0], settings)
+    recon_view = evaluate_stage.prepare(recon, settings, side=truth_view.shape[2])
+    truth_half, recon_half = packing.pack_like_references(truth_view, recon_view)
+    expected = flow.epe(packing.recons_only_gif(recon_view), truth_half, settings["epe_size"], settings["epe_bgr_quirk"])
+    np.testing.assert_allclose(scored_epe, expected, rtol=1e-5)
+    padded = flow.epe(recon_half, truth_half, settings["epe_size"], settings["epe_bgr_quirk"])
+    assert np.abs(padded - expected).max() > 1e-3, "the padded recon half would score otherwise"
 
 
 def test_metrics_table_writes_rows_published_numbers_chance_and_figures(scored, tmp_path):

@@ -398,6 +398,15 @@ def test_gif_packing_equals_an_imageio_round_trip(bikes, degraded, tmp_path):
     np.testing.assert_array_equal(threaded[1], recon_half)
 
 
+def test_the_recons_only_gif_equals_an_imageio_round_trip(degraded, tmp_path):
+    imageio = pytest.importorskip("imageio")
+    recon = degraded[:3, :64, :80][None]
+    imageio.mimsave(tmp_path / "test0.gif", list(recon[0]))
+    back = np.stack(imageio.mimread(tmp_path / "test0.gif"))[..., :3]
+    np.testing.assert_array_equal(packing.recons_only_gif(recon)[0], back)
+    np.testing.assert_array_equal(packing.recons_only_gif(recon, workers=2), packing.recons_only_gif(recon))
+
+
 def test_select_and_resize(bikes):
     clips = bikes.reshape(1, 8, 256, 256, 3)
     np.testing.assert_array_equal(packing.select_frames(clips, 6), clips[:, [0, 1, 3, 4, 5, 7]])

@@ -80,6 +80,19 @@ def gif_palette(frame: np.ndarray) -> np.ndarray:
     return np.asarray(quantized.convert("RGB"))
 
 
+def recons_only_gif(recon: np.ndarray, workers: int | None = None) -> np.ndarray:
+    """[N, T, H, W, 3] -> the same clips as read back from Mind-Animator's `recons_only/test{i}.gif`, which its EPE
+    takes the reconstruction from: make_grid of one image is the image itself (no padding), then each frame's own
+    GIF palette (`gif_palette`)."""
+    frames = _check_clips(recon, "recon").reshape(-1, *recon.shape[2:]).copy()
+
+    def one(i: int) -> None:
+        frames[i] = gif_palette(frames[i])
+
+    map_threads(one, range(len(frames)), workers)
+    return frames.reshape(recon.shape)
+
+
 def pack_like_references(
     truth: np.ndarray, recon: np.ndarray, gif: bool = True, workers: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -199,9 +199,11 @@ def score_clips(
     *,
     ids: list[str] | None = None,
     flows_path=None,
+    epe_recon: np.ndarray | None = None,
 ):
     """Per-clip metric columns {name: [N]} of protocol-prepared clips (ids: their clip ids) and their judges'
-    outputs. EPE reads the truth's flows from `flows_path` (rule truth_flows) where given, else computes them."""
+    outputs. EPE reads the truth's flows from `flows_path` (rule truth_flows) where given, else computes them; its
+    reconstruction frames are `epe_recon` where given (the references' recons-only GIF), else `recon`."""
     columns = _n_way(recon_judged["image_logits"], truth_judged["image_logits"], settings, "image")
     columns |= _n_way(recon_judged["video_logits"], truth_judged["video_logits"], settings, "video")
     vifi = consistency.vifi_score(truth_judged["vifi_features"], recon_judged["vifi_features"])
@@ -214,7 +216,8 @@ def score_clips(
     else:
         columns["clip_pcc"] = consistency.clip_pcc_all_pairs(recon_judged["clip_features"])
     if flows_path is None:
-        columns["epe"] = flow.epe(recon, truth, settings["epe_size"], settings["epe_bgr_quirk"], workers)
+        moving = recon if epe_recon is None else epe_recon
+        columns["epe"] = flow.epe(moving, truth, settings["epe_size"], settings["epe_bgr_quirk"], workers)
     elif ids is None or len(ids) != len(recon):
         raise ValueError(f"{flows_path}: stored truth flows need the clip id of each of the {len(recon)} clips")
     else:
@@ -247,17 +250,28 @@ def evaluate(
                 f"{inputs['flows']}: stored truth flows cannot serve reference_packing (the truth's GIF "
                 "half differs per reconstruction)"
             )
+        # EPE's reference reads the recon from its own recons-only GIF (a grid of one image has no padding)
+        epe_recon = packing.recons_only_gif(recon_view, workers)
         truth_view, recon_view = packing.pack_like_references(truth_view, recon_view)
         # The GIF palette is shared, so the truth half differs per recon.
         truth_judged = judge_outputs(truth_view, judges)
     else:
+        epe_recon = None
         truth_judged = _read_judged(inputs["judged"], ids, settings)
         if "flows" in inputs:
             _check_flows(inputs["flows"], settings)
     log.info("scoring %d clips of %s at %s", len(ids), recon_path, recon_view.shape[1:])
     recon_judged = judge_outputs(recon_view, judges)
     columns = score_clips(
-        recon_view, truth_view, recon_judged, truth_judged, settings, workers, ids=ids, flows_path=inputs.get("flows")
+        recon_view,
+        truth_view,
+        recon_judged,
+        truth_judged,
+        settings,
+        workers,
+        ids=ids,
+        flows_path=inputs.get("flows"),
+        epe_recon=epe_recon,
     )
     if "probe" in inputs:
         labels = clip_labels(inputs["ground_truth"], ids, **labelling)  # [N, T, 3] of the ground-truth frames
