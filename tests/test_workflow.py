@@ -724,7 +724,8 @@ def test_captions_rule_mines_with_semminer_from_a_server_by_url_or_launched(tmp_
     # every answer asked again: 160 requests, and a few more where the test server refused a connection under load
     assert int(re.search(r"with (\d+) requests sent", log).group(1)) >= 160
     assert "serving tiny-vl" in (tmp_path / "logs" / "captions" / "demo_server.log").read_text()
-    snakemake(tmp_path, "--configfile", str(config), "--cores", "2", "--forcerun", "captions", *targets)
+    # --forcerun last: it takes every argument after it, and the targets would become rules to force
+    snakemake(tmp_path, "--configfile", str(config), "--cores", "2", *targets, "--forcerun", "captions")
     log = (tmp_path / "logs" / "captions" / "demo.log").read_text()
     assert "80 basic and 240 stage-2 answers already there" in log and "with 0 requests sent" in log
 
