@@ -7,7 +7,8 @@ at once, so that vLLM's continuous batching stays fed, and at most `in_flight` c
 
 Every finished request is cached (cache.AnswerCache, one JSONL per stage) under a key of the clip id, the frames
 hash, the request hash (prompt, conversation, sampling settings) and the model (for a server the job launches, its
-weights' path and launch command too), so a rerun asks only what is missing and a killed run loses at most the requests in flight. Transport faults (5xx, 429, timeouts, refused
+weights' path and launch command too), so a rerun asks only what is missing and a killed run loses at most the
+requests in flight. Transport faults (5xx, 429, timeouts, refused
 connections) and empty or malformed answers are retried with bounded exponential backoff and full jitter; a clip
 that still fails is reported at the end with every other failed clip, the cache intact. A 4xx that no retry can
 fix (unknown model, bad request, authentication) stops the run at once.
