@@ -14,8 +14,8 @@ from semvideo_core.world.layout import world_files
 # A rule's params hold exactly what decides its outputs, since any change to them reruns it: not how a job reaches a
 # server (without_connection) or where missing raw files are fetched from (cc2017.download_url, hcp.support_s3_prefix:
 # the scripts read them from the config), how often it saves its training state (training_params; the scripts
-# restore it from the config) or half precision that a CPU job does not apply (effective_precision), nor keys its settings leave
-# unread (preprocess_settings, embed_params, caption_settings, judge_runtime, sad_decode_settings,
+# restore it from the config) or half precision that a CPU job does not apply (effective_precision), nor keys its
+# settings leave unread (preprocess_settings, embed_params, caption_settings, judge_runtime, sad_decode_settings,
 # mad_motion_settings, scoring_settings).
 
 # Defaults come from the schema alone, merged deeply: a partial override keeps the rest of its section.

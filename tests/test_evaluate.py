@@ -304,7 +304,8 @@ def test_reference_packing_takes_epes_recon_from_the_recons_only_gif(scored, tmp
     truth_view = evaluate_stage.prepare(read_clip_array(tmp / "truth.h5", "frames", ids)[0], settings)
     recon_view = evaluate_stage.prepare(recon, settings, side=truth_view.shape[2])
     truth_half, recon_half = packing.pack_like_references(truth_view, recon_view)
-    expected = flow.epe(packing.recons_only_gif(recon_view), truth_half, settings["epe_size"], settings["epe_bgr_quirk"])
+    clean_gif = packing.recons_only_gif(recon_view)
+    expected = flow.epe(clean_gif, truth_half, settings["epe_size"], settings["epe_bgr_quirk"])
     np.testing.assert_allclose(scored_epe, expected, rtol=1e-5)
     padded = flow.epe(recon_half, truth_half, settings["epe_size"], settings["epe_bgr_quirk"])
     assert np.abs(padded - expected).max() > 1e-3, "the padded recon half would score otherwise"
